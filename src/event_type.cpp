@@ -1,6 +1,8 @@
 #include "herald/event_type.hpp"
 
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <boost/json/serialize.hpp>
 #include <string>
 
@@ -11,15 +13,16 @@ namespace {
 
 std::atomic<std::size_t> next_type_index{0};
 
-std::string quoted_prefix(std::string_view text, std::size_t limit) {
-  std::string out = "\"";
-  if (text.size() > limit) {
-    out.append(text.substr(0, limit)).append("…");
-  } else {
-    out.append(text);
+std::string describe_double(double d) {
+  // A whole number beyond int64 was almost certainly meant as an integer.
+  if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) >= 9.2233720368547758e18) {
+    return "integer out of range";
   }
-  out.push_back('"');
-  return out;
+  char buffer[64];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, d);
+  std::string text(buffer, ec == std::errc{} ? end : buffer);
+  if (text.find_first_of(".eEn") == std::string::npos) text.append(".0");
+  return "number " + text;
 }
 
 }  // namespace
@@ -59,9 +62,9 @@ std::string describe_json_value(const boost::json::value& v) {
     case boost::json::kind::uint64:
       return "integer out of range";
     case boost::json::kind::double_:
-      return "number " + boost::json::serialize(v);
+      return describe_double(v.get_double());
     case boost::json::kind::string:
-      return "string " + quoted_prefix(v.get_string(), 40);
+      return "string " + quote_for_message(v.get_string(), 40);
     case boost::json::kind::array:
       return "array";
     case boost::json::kind::object:
@@ -70,10 +73,26 @@ std::string describe_json_value(const boost::json::value& v) {
   return "unknown";
 }
 
+std::string_view utf8_prefix(std::string_view text, std::size_t limit) noexcept {
+  if (text.size() <= limit) return text;
+  std::size_t cut = limit;
+  // Step back over continuation bytes (10xxxxxx) so no character is split.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut);
+}
+
+std::string quote_for_message(std::string_view text, std::size_t limit) {
+  const std::string_view prefix = utf8_prefix(text, limit);
+  std::string out = boost::json::serialize(boost::json::string_view(prefix.data(), prefix.size()));
+  if (prefix.size() < text.size()) out.append("…");
+  return out;
+}
+
 Error field_type_error(std::string_view field, std::string_view expected,
-                       const boost::json::value& got) {
+                       const boost::json::value& got, std::string_view why) {
   std::string what = "expected ";
   what.append(expected).append(", got ").append(describe_json_value(got));
+  if (!why.empty()) what.append(" (").append(why).append(")");
   return Error::for_field(ErrorCode::invalid_argument, field, what);
 }
 
@@ -114,9 +133,12 @@ std::optional<Error> check_envelope(const boost::json::object& wire, const Event
       }
     }
     if (!known) {
-      // Echo at most 64 bytes of a hostile key back.
-      std::string name(key.substr(0, 64));
-      if (key.size() > 64) name.append("…");
+      // Echo at most 64 bytes of a hostile key back, cut between characters and escaped as in
+      // a JSON string (without the quotes) so control characters cannot break a log line.
+      std::string name = quote_for_message(key, 64);
+      const bool cut = name.ends_with("…");
+      name = name.substr(1, name.size() - (cut ? std::string("…").size() : 0) - 2) +
+             (cut ? "…" : "");
       return Error::for_field(ErrorCode::invalid_argument, name,
                               "unknown field for " + std::string(type.name()));
     }

@@ -40,6 +40,16 @@ HandlerFn make_handler_fn(F&& f, HandlerFn::Call call) {
 }
 }  // namespace detail
 
+/// A callable that handles events of type `E`: invocable, as an lvalue of its decayed type, with
+/// a `const E&`.
+template <class F, class E>
+concept HandlerOf = std::invocable<std::add_lvalue_reference_t<std::decay_t<F>>,
+                                   std::add_lvalue_reference_t<const E>>;
+
+/// A callable that handles events of any type through an `EventRef`.
+template <class F>
+concept AnyEventHandler = std::invocable<std::add_lvalue_reference_t<std::decay_t<F>>, EventRef>;
+
 /// How a handler is registered.
 struct HandlerOptions {
   /// Higher runs first; equal priorities run in registration order.
@@ -56,8 +66,9 @@ enum class QueueFullPolicy : std::uint8_t {
 
 /// How handler durations are measured for `handler_stats()`.
 enum class HandlerTiming : std::uint8_t {
-  /// Time one call in 64 per thread, and every call of a handler once one of its timed calls
-  /// took over 2 µs. Counts are always exact; durations of fast handlers are estimates.
+  /// Time every handler of one dispatched event in 64 (per thread), and every call of a handler
+  /// once one of its timed calls took over 2 µs. Counts are always exact; durations of fast
+  /// handlers are estimates from the timed calls.
   adaptive,
   /// Time every call (two clock reads per handler call).
   every_call,
@@ -140,8 +151,8 @@ class Subscription {
 
   /// Removes the handler; the change applies from the next event. Idempotent.
   void unsubscribe() noexcept;
-  /// True while the handler is registered (false after unsubscribe, `off`, `clear`, or the
-  /// bus's destruction).
+  /// True while the handler is registered and this subscription manages it (false after
+  /// unsubscribe, `release`, `off`, `clear`, or the bus's destruction).
   bool active() const noexcept;
   /// The handler's id (as in `HandlerStats::id`); 0 for an empty subscription.
   std::uint64_t id() const noexcept { return id_; }
@@ -176,9 +187,8 @@ class EventBus {
   EventBus& operator=(const EventBus&) = delete;
 
   /// Registers `handler` for events of type `E`; it is called with `const E&`.
-  template <Event E, class F>
-  requires std::invocable < std::decay_t<F>
-  &, const E& > [[nodiscard]] Subscription on(F&& handler, HandlerOptions options = {}) {
+  template <Event E, HandlerOf<E> F>
+  [[nodiscard]] Subscription on(F&& handler, HandlerOptions options = {}) {
     using Fn = std::decay_t<F>;
     return subscribe(&type_of<E>(),
                      detail::make_handler_fn<Fn>(
@@ -190,9 +200,8 @@ class EventBus {
   }
 
   /// Registers `handler` for every event; it is called with an `EventRef`.
-  template <class F>
-  requires std::invocable < std::decay_t<F>
-  &, EventRef > [[nodiscard]] Subscription on_any(F&& handler, HandlerOptions options = {}) {
+  template <AnyEventHandler F>
+  [[nodiscard]] Subscription on_any(F&& handler, HandlerOptions options = {}) {
     using Fn = std::decay_t<F>;
     return subscribe(nullptr,
                      detail::make_handler_fn<Fn>(

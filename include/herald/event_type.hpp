@@ -103,9 +103,10 @@ constexpr bool is_common_field() {
   return false;
 }
 
-/// The error for a field whose JSON value does not have the expected type.
+/// The error for a field whose JSON value does not have the expected type; `why`, when not
+/// empty, is appended in parentheses ("no such date").
 Error field_type_error(std::string_view field, std::string_view expected,
-                       const boost::json::value& got);
+                       const boost::json::value& got, std::string_view why = {});
 /// Checks `event_type`/`entity_type` keys of `wire` against `type` and finds unknown keys once
 /// `matched` known fields were seen. Returns the error to report, if any.
 std::optional<Error> check_envelope(const boost::json::object& wire, const EventType& type,
@@ -142,7 +143,8 @@ std::expected<EventPtr, Error> decode_event(const boost::json::object& wire,
     ++matched;
     using T = std::remove_cvref_t<decltype((*event).*D::pointer)>;
     if (!FieldCodec<T>::decode(it->value(), (*event).*D::pointer)) {
-      error = field_type_error(name, FieldCodec<T>::expected, it->value());
+      error = field_type_error(name, FieldCodec<T>::expected, it->value(),
+                               explain_failure<FieldCodec<T>>(it->value()));
     }
   });
   if (error) return std::unexpected(std::move(*error));

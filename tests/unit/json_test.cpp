@@ -155,7 +155,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"([1,2])", ErrorCode::invalid_argument,
                 "expected a JSON object for an event, got array"},
         BadCase{R"({"event_type":)", ErrorCode::invalid_argument,
-                "invalid JSON: incomplete JSON"}));
+                "invalid JSON: unexpected end of input"}));
 
 TEST(Json, RefusesInputOverOneMebibyte) {
   std::string big = R"({"event_type":"ThingCreatedEvent","label":")";

@@ -21,6 +21,13 @@ namespace herald::detail {
 /// Describes what a JSON value is, for error messages: "string \"abc\"", "array", "number 1.5".
 std::string describe_json_value(const boost::json::value& v);
 
+/// `text` as a JSON string literal for a message, cut to at most `limit` bytes on a UTF-8
+/// character boundary (with "…" after the closing quote when cut).
+std::string quote_for_message(std::string_view text, std::size_t limit);
+
+/// The longest prefix of `text` of at most `limit` bytes that ends on a UTF-8 boundary.
+std::string_view utf8_prefix(std::string_view text, std::size_t limit) noexcept;
+
 /// Reads an int64 from an int64 or a uint64 that fits; false otherwise.
 bool read_int64(const boost::json::value& v, std::int64_t& out) noexcept;
 
@@ -174,6 +181,15 @@ template <>
 struct FieldCodec<Timestamp> {
   static constexpr std::string_view type_name = "timestamp";
   static constexpr std::string_view expected = "RFC 3339 timestamp string";
+  /// Why a string is not a timestamp, e.g. "no such date"; empty for other kinds of value.
+  static std::string explain(const boost::json::value& v) {
+    if (!v.is_string()) return {};
+    auto t = parse_timestamp(std::string_view(v.get_string()));
+    if (t) return {};
+    const std::string& m = t.error().message;
+    const auto colon = m.rfind("\": ");
+    return colon == std::string::npos ? m : m.substr(colon + 3);
+  }
   static void encode(const Timestamp& v, boost::json::value& out) { out = format_timestamp(v); }
   static bool decode(const boost::json::value& v, Timestamp& out) {
     if (!v.is_string()) return false;
@@ -208,9 +224,22 @@ struct FieldCodec<Priority> {
   static void schema(boost::json::object& s) { s["type"] = "integer"; }
 };
 
+/// Codecs that can say more than "expected X, got Y" provide `explain(value)`.
+template <class Codec>
+std::string explain_failure(const boost::json::value& v) {
+  if constexpr (requires { Codec::explain(v); }) {
+    return Codec::explain(v);
+  } else {
+    return {};
+  }
+}
+
 template <class T>
 struct FieldCodec<std::optional<T>> {
   static constexpr bool nullable = true;
+  static std::string explain(const boost::json::value& v) {
+    return explain_failure<FieldCodec<T>>(v);
+  }
   static constexpr std::string_view type_name = FieldCodec<T>::type_name;
   static constexpr std::string_view expected = FieldCodec<T>::expected;
   static void encode(const std::optional<T>& v, boost::json::value& out) {

@@ -1,0 +1,143 @@
+// The herald executable: parses the command line, runs one subcommand, and turns its failure
+// into a one-line message on stderr and an exit code (0 ok, 1 failure, 2 usage error).
+
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <expected>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli_catalog.hpp"
+#include "demo.hpp"
+#include "herald/domain/catalog.hpp"
+#include "herald/error.hpp"
+
+namespace {
+
+constexpr std::string_view herald_version = HERALD_VERSION;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+// One line on stderr naming the command and what went wrong; usage errors from the parser also
+// point to the command's help.
+int fail(std::string_view command, std::string_view message, int code) {
+  fmt::print(stderr, "{}: {}\n", command, message);
+  return code;
+}
+
+int usage_error(std::string_view command, std::string_view message) {
+  return fail(command, fmt::format("{} (run '{} --help' for usage)", message, command), exit_usage);
+}
+
+int report(std::string_view command, const std::expected<void, herald::Error>& result) {
+  if (result) return 0;
+  const bool usage = result.error().code == herald::ErrorCode::invalid_argument ||
+                     result.error().code == herald::ErrorCode::not_found;
+  return fail(command, result.error().message, usage ? exit_usage : exit_failure);
+}
+
+// CLI11 checks values before converting them; this one says what a seed may be.
+std::string check_seed(const std::string& text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc{} && end == text.data() + text.size()) return {};
+  return fmt::format("expected a whole number from 0 to {}, got '{}'",
+                     std::numeric_limits<std::uint64_t>::max(), text);
+}
+
+int parse_failure(CLI::App& app, const CLI::ParseError& error) {
+  // --help and --version arrive as "errors" whose exit code is 0; CLI11 prints them itself.
+  if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
+  std::string command = "herald";
+  const auto parsed = app.get_subcommands();
+  if (!parsed.empty()) command += " " + parsed.front()->get_name();
+  const auto* extras = dynamic_cast<const CLI::ExtrasError*>(&error);
+  const std::vector<std::string> remaining = app.remaining();
+  if (extras != nullptr && parsed.empty() && !remaining.empty()) {
+    const std::string& first = remaining.front();
+    if (first.starts_with('-')) {
+      return usage_error(command, fmt::format("unknown option '{}'; options of a command go "
+                                              "after it, e.g. 'herald demo --seed 7'",
+                                              first));
+    }
+    return usage_error(
+        command,
+        fmt::format("unknown command '{}'; the commands are demo, catalog and schema", first));
+  }
+  return usage_error(command, error.what());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "herald: typed domain events for a tournament platform, dispatched by priority.\n"
+      "Run 'herald demo' to watch a simulated day on the platform go through an event bus.",
+      "herald"};
+  app.set_version_flag("--version", fmt::format("herald {}", herald_version),
+                       "Print the version and exit");
+  app.require_subcommand(0, 1);
+  app.footer(
+      "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n"
+      "Run 'herald COMMAND --help' for the options of one command.");
+
+  herald::server::DemoOptions demo_options;
+  CLI::App* demo = app.add_subcommand(
+      "demo", "Simulate a day on the platform: every event type, audited and notified");
+  demo->add_option("--seed", demo_options.seed,
+                   "Seed of the simulated day; the same seed tells the same day")
+      ->type_name("N")
+      ->check(CLI::Validator(check_seed, ""))
+      ->capture_default_str();
+  demo->add_flag("-q,--quiet", demo_options.quiet,
+                 "Print only the end-of-day summary and stats, not a line per event");
+  demo->footer("Example: herald demo --seed 7");
+
+  herald::server::CatalogOptions catalog_options;
+  CLI::App* catalog = app.add_subcommand(
+      "catalog", "List the platform's event types with their entity, priority and fields");
+  catalog->add_flag("--json", catalog_options.json, "Print one JSON document instead of a table");
+  catalog->footer("Example: herald catalog --json");
+
+  std::string schema_type;
+  CLI::App* schema = app.add_subcommand(
+      "schema", "Print the JSON Schema (draft 2020-12) of one event type or of the whole catalog");
+  schema->add_option("TYPE", schema_type,
+                     "Event type name, e.g. UserCreatedEvent; omit it for the whole catalog");
+  schema->footer("Example: herald schema UserCreatedEvent");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return parse_failure(app, error);
+  }
+
+  try {
+    if (demo->parsed()) {
+      return report("herald demo", herald::server::run_demo(demo_options, stdout));
+    }
+    if (catalog->parsed()) {
+      return report("herald catalog",
+                    herald::server::print_catalog(herald::domain::platform_catalog(),
+                                                  catalog_options, stdout));
+    }
+    if (schema->parsed()) {
+      return report("herald schema", herald::server::print_schema(
+                                         herald::domain::platform_catalog(), schema_type, stdout));
+    }
+  } catch (const std::exception& error) {
+    // fmt reports a failed write (a full disk, a closed stdout) by throwing.
+    return fail("herald", error.what(), exit_failure);
+  }
+
+  // No command: show what there is to run. Asking for nothing is not an error.
+  fmt::print("{}", app.help());
+  return 0;
+}
