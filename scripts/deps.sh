@@ -9,8 +9,10 @@ packages=(
   # core
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcli11-dev libspdlog-dev libfmt-dev
+  # store and audit
+  libsqlite3-dev sqlite3 libpqxx-dev libpq-dev libssl-dev postgresql-15 postgresql-client-15
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev libsigc++-3.0-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libsigc++-3.0-dev python3
 )
 
 missing=()

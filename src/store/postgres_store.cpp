@@ -1,0 +1,1321 @@
+#include "store/postgres_store.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json/parser.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "herald/json.hpp"
+#include "store/group_commit.hpp"
+
+namespace herald::detail {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Keys of the transaction-scoped advisory locks herald takes. Any bigint works; these spell
+// "herald" plus a number so an operator can recognise them in pg_locks.
+constexpr std::int64_t append_lock_key = 0x6865'7261'6C64'0001;
+constexpr std::int64_t audit_lock_key = 0x6865'7261'6C64'0002;
+constexpr std::int64_t migrate_lock_key = 0x6865'7261'6C64'0003;
+
+// Appends NOTIFY this channel when they commit; every store LISTENs on it.
+constexpr const char* events_channel = "herald_events";
+
+// Rows per INSERT statement: 10 parameters each stays far below PostgreSQL's 65535.
+constexpr std::size_t insert_chunk_rows = 500;
+
+// Event ids per existence lookup, for the same reason.
+constexpr std::size_t lookup_chunk_ids = 5000;
+
+// Idle connections kept for reuse; more are opened under load and closed when returned.
+constexpr std::size_t max_idle_connections = 8;
+
+// Stored events were checked against `max_event_bytes` when appended, so only the nesting limit
+// is raised when reading them back: what was written must read back.
+boost::json::parse_options stored_parse_options() {
+  boost::json::parse_options options;
+  options.max_depth = 10000;
+  return options;
+}
+
+// How often `wait_for` re-reads the head while the LISTEN connection is down.
+constexpr auto wait_poll_without_listener = 100ms;
+
+// A timestamptz column as microseconds since the Unix epoch (exact: extract() returns numeric).
+std::string micros_of(std::string_view column) {
+  return "(extract(epoch FROM " + std::string(column) + ") * 1000000)::bigint";
+}
+
+Timestamp timestamp_from_micros(std::int64_t micros) {
+  return Timestamp{std::chrono::microseconds{micros}};
+}
+
+std::int64_t clamp_limit(std::size_t limit) {
+  return limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
+             ? std::numeric_limits<std::int64_t>::max()
+             : static_cast<std::int64_t>(limit);
+}
+
+// One line of a libpq message: they span lines ("...\n\tIs the server running...").
+std::string one_line(std::string_view text) {
+  std::string line;
+  line.reserve(text.size());
+  bool space = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\t' || c == '\r' || c == ' ') {
+      space = !line.empty();
+      continue;
+    }
+    if (space) line.push_back(' ');
+    space = false;
+    line.push_back(c);
+  }
+  return line;
+}
+
+/// Positional parameters for a statement built at run time, all passed as text (or NULL) and
+/// cast in SQL, so one code path serves every type and filter combination.
+class SqlParams {
+ public:
+  /// Adds a value and returns its placeholder ("$3").
+  std::string add(std::string value) {
+    values_.emplace_back(std::move(value));
+    return "$" + std::to_string(values_.size());
+  }
+  std::string add(const std::optional<std::string>& value) {
+    values_.push_back(value);
+    return "$" + std::to_string(values_.size());
+  }
+  std::string add(std::int64_t value) { return add(std::to_string(value)) + "::bigint"; }
+
+  pqxx::result exec(pqxx::transaction_base& tx, const std::string& sql) const {
+    std::vector<const char*> pointers;
+    pointers.reserve(values_.size());
+    for (const auto& value : values_) pointers.push_back(value ? value->c_str() : nullptr);
+    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(pointers));
+  }
+
+ private:
+  std::vector<std::optional<std::string>> values_;
+};
+
+std::optional<std::string> optional_text(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return std::string(field.c_str());
+}
+
+std::optional<std::int64_t> optional_int(const pqxx::field& field) {
+  if (field.is_null()) return std::nullopt;
+  return field.as<std::int64_t>();
+}
+
+bool is_connection_failure(const std::exception& failure) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&failure) != nullptr) return true;
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&failure)) {
+    const std::string& state = sql->sqlstate();
+    // Class 08: connection exception; 57P01-57P03: the server is shutting down or starting.
+    return state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03";
+  }
+  return false;
+}
+
+// --- schema ---
+
+// Version 1: events, checkpoints, parked events and the audit log. Positions come from a
+// sequence, but only ever under the append lock (see postgres_append_rows), so commit order is
+// position order.
+constexpr const char* schema_v1 = R"sql(
+CREATE TABLE herald_meta (
+  key text PRIMARY KEY,
+  value text NOT NULL
+);
+CREATE SEQUENCE herald_position_seq AS bigint MINVALUE 1 START 1 NO CYCLE;
+CREATE TABLE herald_events (
+  position bigint PRIMARY KEY,
+  event_id uuid NOT NULL UNIQUE,
+  event_type text NOT NULL,
+  occurred_at timestamptz NOT NULL,
+  recorded_at timestamptz NOT NULL,
+  actor bigint,
+  organization_id bigint,
+  entity_type text,
+  entity_id text,
+  body json NOT NULL
+);
+CREATE INDEX herald_events_by_type ON herald_events (event_type, position);
+CREATE INDEX herald_events_by_organization ON herald_events (organization_id, position)
+  WHERE organization_id IS NOT NULL;
+CREATE INDEX herald_events_by_entity ON herald_events (entity_id, position)
+  WHERE entity_id IS NOT NULL;
+CREATE INDEX herald_events_by_time ON herald_events (occurred_at);
+CREATE TABLE herald_consumer_checkpoints (
+  name text PRIMARY KEY,
+  position bigint NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE TABLE herald_parked_events (
+  consumer text NOT NULL,
+  position bigint NOT NULL,
+  event_id uuid NOT NULL,
+  event_type text NOT NULL,
+  error text NOT NULL,
+  attempts integer NOT NULL,
+  parked_at timestamptz NOT NULL,
+  PRIMARY KEY (consumer, position)
+);
+CREATE TABLE herald_audit_records (
+  position bigint PRIMARY KEY,
+  event_id uuid NOT NULL UNIQUE,
+  occurred_at timestamptz NOT NULL,
+  recorded_at timestamptz NOT NULL,
+  actor bigint,
+  organization_id bigint,
+  action text NOT NULL,
+  entity_type text NOT NULL,
+  entity_id text,
+  details json NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL
+);
+CREATE INDEX herald_audit_by_organization ON herald_audit_records (organization_id, position);
+CREATE INDEX herald_audit_by_actor ON herald_audit_records (actor, position);
+CREATE INDEX herald_audit_by_action ON herald_audit_records (action, position);
+CREATE INDEX herald_audit_by_entity ON herald_audit_records (entity_id, position);
+CREATE INDEX herald_audit_by_time ON herald_audit_records (occurred_at);
+)sql";
+
+// Migration i takes the schema from version i to i + 1. Append new versions here; never edit an
+// applied one.
+constexpr const char* migrations[] = {schema_v1};
+static_assert(std::size(migrations) == postgres_schema_version);
+
+std::expected<void, Error> migrate(pqxx::connection& conn, std::string_view server) {
+  pqxx::work tx(conn);
+  // Two processes opening an empty database at once must not both create the schema.
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", migrate_lock_key);
+  const pqxx::row where = tx.exec1("SELECT current_database(), current_schema()");
+  const std::string place = "database '" + std::string(where[0].c_str()) + "' (schema '" +
+                            (where[1].is_null() ? std::string("none") : where[1].c_str()) +
+                            "') on " + std::string(server);
+  if (where[1].is_null()) {
+    return std::unexpected(Error{
+        ErrorCode::conflict,
+        place + " has no schema to create herald's tables in: set search_path to an existing one",
+        {}});
+  }
+  int version = 0;
+  const pqxx::row meta = tx.exec1("SELECT to_regclass('herald_meta') IS NOT NULL");
+  if (meta[0].as<bool>()) {
+    const pqxx::result row = tx.exec("SELECT value FROM herald_meta WHERE key = 'schema_version'");
+    if (row.empty()) {
+      return std::unexpected(
+          Error{ErrorCode::conflict,
+                place + " has a herald_meta table without a schema_version: not a herald database "
+                        "(or a damaged one); nothing was changed",
+                {}});
+    }
+    try {
+      version = std::stoi(row[0][0].c_str());
+    } catch (const std::exception&) {
+      version = -1;
+    }
+    if (version < 1) {
+      return std::unexpected(Error{ErrorCode::conflict,
+                                   place + " has schema_version '" +
+                                       std::string(row[0][0].c_str()) +
+                                       "' in herald_meta, expected a positive integer; nothing "
+                                       "was changed",
+                                   {}});
+    }
+    if (version > postgres_schema_version) {
+      return std::unexpected(Error{ErrorCode::conflict,
+                                   place + " was written by a newer herald (schema version " +
+                                       std::to_string(version) + "; this herald reads up to " +
+                                       std::to_string(postgres_schema_version) +
+                                       "): upgrade herald; nothing was changed",
+                                   {}});
+    }
+  } else {
+    // An empty schema becomes herald's; one with other tables is somebody else's.
+    const pqxx::result tables = tx.exec(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
+        "ORDER BY c.relname LIMIT 4");
+    if (!tables.empty()) {
+      std::string names;
+      for (const auto& table : tables) {
+        if (!names.empty()) names += ", ";
+        names += table[0].c_str();
+      }
+      return std::unexpected(
+          Error{ErrorCode::conflict,
+                place + " already holds tables that are not herald's (" + names +
+                    (tables.size() > 3 ? ", …" : "") +
+                    "): use an empty database or schema for herald; nothing was changed",
+                {}});
+    }
+  }
+  if (version == postgres_schema_version) return {};  // the transaction rolls back: no change
+  for (int next = version; next < postgres_schema_version; ++next) tx.exec(migrations[next]);
+  tx.exec_params(
+      "INSERT INTO herald_meta (key, value) VALUES ('schema_version', $1) "
+      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      std::to_string(postgres_schema_version));
+  tx.exec(
+      "INSERT INTO herald_meta (key, value) VALUES ('created_at', now()::text) "
+      "ON CONFLICT (key) DO NOTHING");
+  tx.commit();
+  return {};
+}
+
+// --- connections ---
+
+/// Open connections for reuse. Thread-safe. A connection is handed to one caller at a time.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+
+  /// An idle connection, or a new one (throws pqxx::broken_connection when the server cannot be
+  /// reached). `reused` tells whether it sat idle, so it may have died meanwhile.
+  std::unique_ptr<pqxx::connection> take(bool& reused) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!idle_.empty()) {
+        auto conn = std::move(idle_.back());
+        idle_.pop_back();
+        reused = true;
+        return conn;
+      }
+    }
+    reused = false;
+    return std::make_unique<pqxx::connection>(conninfo_);
+  }
+
+  void give_back(std::unique_ptr<pqxx::connection> conn) {
+    if (!conn || !conn->is_open()) return;
+    std::lock_guard lock(mutex_);
+    if (idle_.size() < max_idle_connections) idle_.push_back(std::move(conn));
+  }
+
+  /// Drops every idle connection (after one was found dead: the others likely are too).
+  void clear() {
+    std::vector<std::unique_ptr<pqxx::connection>> dropped;
+    std::lock_guard lock(mutex_);
+    dropped.swap(idle_);
+  }
+
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  std::string conninfo_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+};
+
+/// Calls back for every notification on its channel.
+class WakeReceiver final : public pqxx::notification_receiver {
+ public:
+  WakeReceiver(pqxx::connection_base& conn, const std::string& channel,
+               std::function<void()> on_notify)
+      : pqxx::notification_receiver(conn, channel), on_notify_(std::move(on_notify)) {}
+  void operator()(const std::string&, int) override { on_notify_(); }
+
+ private:
+  std::function<void()> on_notify_;
+};
+
+/// Swallows libpq notices on the LISTEN connection (a lost connection's UNLISTEN complains).
+class QuietErrors final : public pqxx::errorhandler {
+ public:
+  explicit QuietErrors(pqxx::connection_base& conn) : pqxx::errorhandler(conn) {}
+  bool operator()(const char[]) noexcept override { return false; }
+};
+
+// --- the store ---
+
+class PostgresStore final : public EventStore {
+ public:
+  PostgresStore(const StoreOptions& options, std::string conninfo, std::string server)
+      : options_(options),
+        server_(std::move(server)),
+        pool_(std::move(conninfo)),
+        group_commit_(
+            [this](std::span<const GroupCommitRequest> group) { return commit_group(group); },
+            options.max_group) {
+    if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
+  }
+
+  ~PostgresStore() override {
+    {
+      std::lock_guard lock(wake_mutex_);
+      stopping_ = true;
+    }
+    wake_cv_.notify_all();
+    if (stop_pipe_[1] >= 0) {
+      const char byte = 1;
+      [[maybe_unused]] auto written = ::write(stop_pipe_[1], &byte, 1);
+    }
+    if (listener_.joinable()) listener_.join();
+    for (int fd : stop_pipe_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  std::expected<void, Error> open() {
+    auto migrated = with_connection<void>(
+        "open", [&](pqxx::connection& conn) { return migrate(conn, server_); });
+    if (!migrated) return std::unexpected(migrated.error());
+    if (stop_pipe_[0] < 0) {
+      return std::unexpected(
+          Error{ErrorCode::internal, "cannot create the listener's wake-up pipe", {}});
+    }
+    listener_ = std::thread([this] { listen_loop(); });
+    return {};
+  }
+
+  // --- appends ---
+
+  std::expected<AppendResult, Error> append(EventRef event) override {
+    auto body = encode_for_postgres(event, options_.catalog, options_.max_event_bytes, server_);
+    if (!body) return std::unexpected(body.error());
+    return group_commit_.submit(GroupCommitRequest{.event = event, .body = *body});
+  }
+
+  std::expected<std::vector<AppendResult>, Error> append_batch(
+      std::span<const EventRef> events) override {
+    std::vector<std::string> bodies;
+    bodies.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      auto body =
+          encode_for_postgres(events[i], options_.catalog, options_.max_event_bytes, server_);
+      if (!body) {
+        Error error = body.error();
+        error.message = "batch event " + std::to_string(i) + ": " + error.message +
+                        "; nothing of the batch was stored";
+        return std::unexpected(std::move(error));
+      }
+      bodies.push_back(std::move(*body));
+    }
+    if (events.empty()) return std::vector<AppendResult>{};
+    std::vector<PostgresEventRow> rows;
+    rows.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      rows.push_back(postgres_row(events[i], bodies[i]));
+    }
+    return write_rows(rows);
+  }
+
+  // --- reads ---
+
+  std::expected<std::vector<StoredEvent>, Error> read_forward(std::int64_t after, std::size_t limit,
+                                                              const EventFilter& filter) override {
+    if (limit == 0) return std::vector<StoredEvent>{};
+    SqlParams params;
+    std::string sql = select_events_sql() + " WHERE position > " + params.add(after) +
+                      filter_sql(filter, params) + " ORDER BY position LIMIT " +
+                      params.add(clamp_limit(limit));
+    return read_events("read forward", sql, params);
+  }
+
+  std::expected<std::vector<StoredEvent>, Error> read_backward(std::optional<std::int64_t> before,
+                                                               std::size_t limit,
+                                                               const EventFilter& filter) override {
+    if (limit == 0) return std::vector<StoredEvent>{};
+    SqlParams params;
+    std::string sql = select_events_sql() + " WHERE true";
+    if (before) sql += " AND position < " + params.add(*before);
+    sql += filter_sql(filter, params) + " ORDER BY position DESC LIMIT " +
+           params.add(clamp_limit(limit));
+    return read_events("read backward", sql, params);
+  }
+
+  std::expected<std::optional<StoredEvent>, Error> get(const EventId& id) override {
+    SqlParams params;
+    std::string sql =
+        select_events_sql() + " WHERE event_id = " + params.add(id.to_string()) + "::uuid";
+    auto events = read_events("get event " + id.to_string(), sql, params);
+    if (!events) return std::unexpected(events.error());
+    if (events->empty()) return std::optional<StoredEvent>{};
+    return std::optional<StoredEvent>{std::move(events->front())};
+  }
+
+  std::expected<std::int64_t, Error> count(const EventFilter& filter) override {
+    SqlParams params;
+    std::string sql = "SELECT count(*) FROM herald_events WHERE true" + filter_sql(filter, params);
+    return with_connection<std::int64_t>(
+        "count events", [&](pqxx::connection& conn) -> std::expected<std::int64_t, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          return params.exec(tx, sql)[0][0].as<std::int64_t>();
+        });
+  }
+
+  std::expected<std::int64_t, Error> head() override {
+    return with_connection<std::int64_t>(
+        "read the head", [&](pqxx::connection& conn) -> std::expected<std::int64_t, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          return tx.exec1("SELECT coalesce(max(position), 0) FROM herald_events")[0]
+              .as<std::int64_t>();
+        });
+  }
+
+  std::expected<std::int64_t, Error> wait_for(std::int64_t after,
+                                              std::chrono::milliseconds timeout) override {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+      std::uint64_t seen;
+      {
+        std::lock_guard lock(wake_mutex_);
+        seen = generation_;
+      }
+      // Read the head after noting the generation: an append that commits in between bumps the
+      // generation, so the wait below returns at once instead of missing it.
+      auto current = head();
+      if (!current || *current > after) return current;
+      std::unique_lock lock(wake_mutex_);
+      const auto changed = [&] { return generation_ != seen || stopping_; };
+      if (listening_) {
+        wake_cv_.wait_until(lock, deadline, changed);
+      } else {
+        wake_cv_.wait_until(lock, std::min(deadline, Clock::now() + wait_poll_without_listener),
+                            changed);
+      }
+      if (stopping_ || Clock::now() >= deadline) {
+        lock.unlock();
+        return head();
+      }
+    }
+  }
+
+  // --- checkpoints and parked events ---
+
+  std::expected<ConsumerCheckpoint, Error> load_checkpoint(const std::string& name) override {
+    return with_connection<ConsumerCheckpoint>(
+        "load checkpoint '" + name + "'",
+        [&](pqxx::connection& conn) -> std::expected<ConsumerCheckpoint, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          const pqxx::result rows =
+              tx.exec_params("SELECT position, " + micros_of("updated_at") +
+                                 " FROM herald_consumer_checkpoints WHERE name = $1",
+                             name);
+          ConsumerCheckpoint checkpoint{.name = name};
+          if (!rows.empty()) {
+            checkpoint.position = rows[0][0].as<std::int64_t>();
+            checkpoint.updated_at = timestamp_from_micros(rows[0][1].as<std::int64_t>());
+          }
+          return checkpoint;
+        });
+  }
+
+  std::expected<void, Error> save_checkpoint(const std::string& name,
+                                             std::int64_t position) override {
+    if (auto valid = check_consumer(name, position); !valid) return valid;
+    return with_connection<void>("save checkpoint '" + name + "'",
+                                 [&](pqxx::connection& conn) -> std::expected<void, Error> {
+                                   pqxx::work tx(conn);
+                                   upsert_checkpoint(tx, name, position);
+                                   tx.commit();
+                                   return {};
+                                 });
+  }
+
+  std::expected<std::vector<ConsumerCheckpoint>, Error> list_checkpoints() override {
+    return with_connection<std::vector<ConsumerCheckpoint>>(
+        "list checkpoints",
+        [&](pqxx::connection& conn) -> std::expected<std::vector<ConsumerCheckpoint>, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          std::vector<ConsumerCheckpoint> checkpoints;
+          for (const auto& row : tx.exec("SELECT name, position, " + micros_of("updated_at") +
+                                         " FROM herald_consumer_checkpoints ORDER BY name")) {
+            checkpoints.push_back(
+                ConsumerCheckpoint{.name = row[0].c_str(),
+                                   .position = row[1].as<std::int64_t>(),
+                                   .updated_at = timestamp_from_micros(row[2].as<std::int64_t>())});
+          }
+          return checkpoints;
+        });
+  }
+
+  std::expected<void, Error> park(const ParkedEvent& parked) override {
+    if (auto valid = check_consumer(parked.consumer, parked.position); !valid) return valid;
+    return with_connection<void>(
+        "park position " + std::to_string(parked.position) + " of consumer '" + parked.consumer +
+            "'",
+        [&](pqxx::connection& conn) -> std::expected<void, Error> {
+          pqxx::work tx(conn);
+          tx.exec_params(
+              "INSERT INTO herald_parked_events (consumer, position, event_id, event_type, error, "
+              "attempts, parked_at) VALUES ($1, $2, $3::uuid, $4, $5, $6, $7::timestamptz) "
+              "ON CONFLICT (consumer, position) DO UPDATE SET event_id = excluded.event_id, "
+              "event_type = excluded.event_type, error = excluded.error, "
+              "attempts = excluded.attempts, parked_at = excluded.parked_at",
+              parked.consumer, parked.position, parked.event_id.to_string(), parked.event_type,
+              parked.error, parked.attempts,
+              format_timestamp(parked.parked_at == Timestamp{} ? herald::now() : parked.parked_at));
+          tx.commit();
+          return {};
+        });
+  }
+
+  std::expected<std::vector<ParkedEvent>, Error> list_parked(
+      const std::optional<std::string>& consumer) override {
+    return with_connection<std::vector<ParkedEvent>>(
+        "list parked events",
+        [&](pqxx::connection& conn) -> std::expected<std::vector<ParkedEvent>, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          SqlParams params;
+          std::string sql =
+              "SELECT consumer, position, event_id::text, event_type, error, "
+              "attempts, " +
+              micros_of("parked_at") + " FROM herald_parked_events";
+          if (consumer) sql += " WHERE consumer = " + params.add(*consumer);
+          sql += " ORDER BY consumer, position";
+          std::vector<ParkedEvent> parked;
+          for (const auto& row : params.exec(tx, sql)) {
+            parked.push_back(
+                ParkedEvent{.consumer = row[0].c_str(),
+                            .position = row[1].as<std::int64_t>(),
+                            .event_id = EventId::parse(row[2].c_str()).value_or(EventId{}),
+                            .event_type = row[3].c_str(),
+                            .error = row[4].c_str(),
+                            .attempts = row[5].as<int>(),
+                            .parked_at = timestamp_from_micros(row[6].as<std::int64_t>())});
+          }
+          return parked;
+        });
+  }
+
+  std::expected<void, Error> unpark(const std::string& consumer, std::int64_t position) override {
+    const std::string what =
+        "unpark position " + std::to_string(position) + " of consumer '" + consumer + "'";
+    return with_connection<void>(what, [&](pqxx::connection& conn) -> std::expected<void, Error> {
+      pqxx::work tx(conn);
+      const pqxx::result removed =
+          tx.exec_params("DELETE FROM herald_parked_events WHERE consumer = $1 AND position = $2",
+                         consumer, position);
+      tx.commit();
+      if (removed.affected_rows() == 0) {
+        return std::unexpected(Error{ErrorCode::not_found,
+                                     "no parked event at position " + std::to_string(position) +
+                                         " for consumer '" + consumer + "'",
+                                     "position"});
+      }
+      return {};
+    });
+  }
+
+  // --- audit log ---
+
+  std::expected<bool, Error> append_audit(const AuditRecord& record,
+                                          const std::string& consumer) override {
+    if (auto valid = check_consumer(consumer, record.position); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    if (record.position <= 0) {
+      return std::unexpected(
+          Error::for_field(ErrorCode::invalid_argument, "position",
+                           "expected the event's store position (1 or more), got " +
+                               std::to_string(record.position)));
+    }
+    return with_connection<bool>(
+        "append the audit record for event " + record.event_id.to_string(),
+        [&](pqxx::connection& conn) -> std::expected<bool, Error> {
+          pqxx::work tx(conn);
+          // One chain writer at a time, also across processes: the record's prev_hash was
+          // computed from the head, which must not move before it is written.
+          tx.exec_params("SELECT pg_advisory_xact_lock($1)", audit_lock_key);
+          const pqxx::result existing =
+              tx.exec_params("SELECT 1 FROM herald_audit_records WHERE event_id = $1::uuid",
+                             record.event_id.to_string());
+          if (!existing.empty()) {
+            upsert_checkpoint(tx, consumer, record.position);
+            tx.commit();
+            return false;
+          }
+          const pqxx::result last = tx.exec(
+              "SELECT position, hash FROM herald_audit_records ORDER BY position DESC LIMIT 1");
+          const std::int64_t head_position = last.empty() ? 0 : last[0][0].as<std::int64_t>();
+          const std::string head_hash = last.empty() ? genesis_hash : last[0][1].c_str();
+          if (record.position <= head_position) {
+            return std::unexpected(
+                Error{ErrorCode::conflict,
+                      "audit record for event " + record.event_id.to_string() + " at position " +
+                          std::to_string(record.position) + " does not come after the audit head " +
+                          std::to_string(head_position) + "; nothing was written",
+                      {}});
+          }
+          if (record.prev_hash != head_hash) {
+            return std::unexpected(
+                Error{ErrorCode::conflict,
+                      "audit record at position " + std::to_string(record.position) +
+                          ": prev_hash does not match the hash of the audit head at position " +
+                          std::to_string(head_position) +
+                          " (another writer appended meanwhile?); nothing was written",
+                      {}});
+          }
+          SqlParams params;
+          const std::string values =
+              params.add(record.position) + ", " + params.add(record.event_id.to_string()) +
+              "::uuid, " + params.add(format_timestamp(record.occurred_at)) + "::timestamptz, " +
+              params.add(format_timestamp(record.recorded_at)) + "::timestamptz, " +
+              params.add(text_or_null(record.actor)) + "::bigint, " +
+              params.add(text_or_null(record.organization_id)) + "::bigint, " +
+              params.add(record.action) + ", " + params.add(record.entity_type) + ", " +
+              params.add(record.entity_id) + ", " +
+              params.add(boost::json::serialize(record.details)) + "::json, " +
+              params.add(record.prev_hash) + ", " + params.add(record.hash);
+          params.exec(
+              tx,
+              "INSERT INTO herald_audit_records (position, event_id, occurred_at, recorded_at, "
+              "actor, organization_id, action, entity_type, entity_id, details, "
+              "prev_hash, hash) VALUES (" +
+                  values + ")");
+          upsert_checkpoint(tx, consumer, record.position);
+          tx.commit();
+          return true;
+        });
+  }
+
+  std::expected<AuditChainHead, Error> audit_head() override {
+    return with_connection<AuditChainHead>(
+        "read the audit head", [&](pqxx::connection& conn) -> std::expected<AuditChainHead, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          const pqxx::result last = tx.exec(
+              "SELECT position, hash FROM herald_audit_records ORDER BY position DESC LIMIT 1");
+          if (last.empty()) return AuditChainHead{};
+          return AuditChainHead{.position = last[0][0].as<std::int64_t>(),
+                                .hash = last[0][1].c_str()};
+        });
+  }
+
+  std::expected<AuditPage, Error> query_audit(const AuditQuery& query) override {
+    if (query.limit < 1 || query.limit > 1000) {
+      return std::unexpected(
+          Error::for_field(ErrorCode::invalid_argument, "limit",
+                           "expected 1 to 1000, got " + std::to_string(query.limit)));
+    }
+    SqlParams params;
+    SqlParams count_params;
+    const std::string where = audit_where(query, params);
+    audit_where(query, count_params);
+    const std::string count_sql = "SELECT count(*) FROM herald_audit_records" + where;
+    std::string items_sql = select_audit_sql() + where;
+    if (query.before_position) {
+      items_sql += " AND position < " + params.add(*query.before_position);
+    }
+    items_sql += " ORDER BY position DESC LIMIT " + params.add(clamp_limit(query.limit));
+    return with_connection<AuditPage>(
+        "query the audit log", [&](pqxx::connection& conn) -> std::expected<AuditPage, Error> {
+          // One snapshot for the page and its total.
+          pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
+          AuditPage page;
+          auto items = audit_records(params.exec(tx, items_sql));
+          if (!items) return std::unexpected(items.error());
+          page.items = std::move(*items);
+          // The total ignores the cursor and the limit, so it has its own parameters.
+          page.total = count_params.exec(tx, count_sql)[0][0].as<std::int64_t>();
+          return page;
+        });
+  }
+
+  std::expected<std::vector<AuditRecord>, Error> read_audit_chain(std::int64_t after,
+                                                                  std::size_t limit) override {
+    if (limit == 0) return std::vector<AuditRecord>{};
+    return with_connection<std::vector<AuditRecord>>(
+        "read the audit chain",
+        [&](pqxx::connection& conn) -> std::expected<std::vector<AuditRecord>, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          return audit_records(
+              tx.exec_params(select_audit_sql() + " WHERE position > $1 ORDER BY position LIMIT $2",
+                             after, clamp_limit(limit)));
+        });
+  }
+
+ private:
+  static std::optional<std::string> text_or_null(const std::optional<std::int64_t>& value) {
+    if (!value) return std::nullopt;
+    return std::to_string(*value);
+  }
+
+  static std::expected<void, Error> check_consumer(const std::string& name, std::int64_t position) {
+    if (name.empty()) {
+      return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "consumer",
+                                              "expected a consumer name, got an empty string"));
+    }
+    if (position < 0) {
+      return std::unexpected(
+          Error::for_field(ErrorCode::invalid_argument, "position",
+                           "expected 0 or more, got " + std::to_string(position)));
+    }
+    return {};
+  }
+
+  static void upsert_checkpoint(pqxx::transaction_base& tx, const std::string& name,
+                                std::int64_t position) {
+    tx.exec_params(
+        "INSERT INTO herald_consumer_checkpoints (name, position, updated_at) VALUES ($1, $2, "
+        "now()) "
+        "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+        "updated_at = excluded.updated_at",
+        name, position);
+  }
+
+  static std::string select_events_sql() {
+    return "SELECT position, " + micros_of("recorded_at") + ", event_type, body FROM herald_events";
+  }
+
+  static std::string select_audit_sql() {
+    return "SELECT position, event_id::text, " + micros_of("occurred_at") + ", " +
+           micros_of("recorded_at") +
+           ", actor, organization_id, action, entity_type, entity_id, details, prev_hash, hash "
+           "FROM herald_audit_records";
+  }
+
+  static std::string audit_where(const AuditQuery& query, SqlParams& params) {
+    std::string where = " WHERE true";
+    if (query.organization_id) {
+      where += " AND organization_id = " + params.add(*query.organization_id);
+    }
+    if (query.actor) where += " AND actor = " + params.add(*query.actor);
+    if (query.action) {
+      if (query.action->ends_with('*')) {
+        where += " AND starts_with(action, " +
+                 params.add(query.action->substr(0, query.action->size() - 1)) + ")";
+      } else {
+        where += " AND action = " + params.add(*query.action);
+      }
+    }
+    if (query.entity_type) where += " AND entity_type = " + params.add(*query.entity_type);
+    if (query.entity_id) where += " AND entity_id = " + params.add(*query.entity_id);
+    if (query.since) {
+      where +=
+          " AND occurred_at >= " + params.add(format_timestamp(*query.since)) + "::timestamptz";
+    }
+    if (query.until) {
+      where += " AND occurred_at < " + params.add(format_timestamp(*query.until)) + "::timestamptz";
+    }
+    return where;
+  }
+
+  static std::string filter_sql(const EventFilter& filter, SqlParams& params) {
+    std::string sql;
+    if (!filter.types.empty()) {
+      sql += " AND event_type IN (";
+      for (std::size_t i = 0; i < filter.types.size(); ++i) {
+        if (i > 0) sql += ", ";
+        sql += params.add(filter.types[i]);
+      }
+      sql += ")";
+    }
+    if (filter.organization_id) {
+      sql += " AND organization_id = " + params.add(*filter.organization_id);
+    }
+    if (filter.entity_type) sql += " AND entity_type = " + params.add(*filter.entity_type);
+    if (filter.entity_id) sql += " AND entity_id = " + params.add(*filter.entity_id);
+    if (filter.since) {
+      sql += " AND occurred_at >= " + params.add(format_timestamp(*filter.since)) + "::timestamptz";
+    }
+    if (filter.until) {
+      sql += " AND occurred_at < " + params.add(format_timestamp(*filter.until)) + "::timestamptz";
+    }
+    return sql;
+  }
+
+  std::expected<std::vector<StoredEvent>, Error> read_events(const std::string& what,
+                                                             const std::string& sql,
+                                                             const SqlParams& params) {
+    auto rows = with_connection<pqxx::result>(
+        what, [&](pqxx::connection& conn) -> std::expected<pqxx::result, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          return params.exec(tx, sql);
+        });
+    if (!rows) return std::unexpected(rows.error());
+    std::vector<StoredEvent> events;
+    events.reserve(rows->size());
+    boost::json::parser parser({}, stored_parse_options());
+    for (const auto& row : *rows) {
+      const auto position = row[0].as<std::int64_t>();
+      auto event = decode_stored(parser, position, row[2].c_str(), row[3].c_str());
+      if (!event) {
+        // The events before the unreadable one are still a valid answer ("at most `limit`"); the
+        // error comes back when the unreadable event is the first one left.
+        if (!events.empty()) return events;
+        return std::unexpected(std::move(event.error()));
+      }
+      events.push_back(StoredEvent{.position = position,
+                                   .recorded_at = timestamp_from_micros(row[1].as<std::int64_t>()),
+                                   .event = std::move(*event)});
+    }
+    return events;
+  }
+
+  std::expected<EventPtr, Error> decode_stored(boost::json::parser& parser, std::int64_t position,
+                                               std::string_view type_name, std::string_view body) {
+    const std::string at = "event at position " + std::to_string(position) + " on " + server_;
+    const EventType* type = options_.catalog->find(type_name);
+    if (type == nullptr) {
+      return std::unexpected(Error::for_field(
+          ErrorCode::invalid_argument, "event_type",
+          "unknown event type \"" + std::string(type_name) + "\" (" + at +
+              "); add the type to the catalog given in StoreOptions::catalog to read it"));
+    }
+    parser.reset();
+    boost::system::error_code ec;
+    parser.write(body.data(), body.size(), ec);
+    if (ec) {
+      return std::unexpected(
+          Error{ErrorCode::internal, at + ": stored body is not JSON (" + ec.message() + ")", {}});
+    }
+    boost::json::value value = parser.release();
+    if (!value.is_object()) {
+      return std::unexpected(
+          Error{ErrorCode::internal, at + ": stored body is not a JSON object", {}});
+    }
+    auto event = type->decode(value.get_object());
+    if (!event) {
+      Error error = std::move(event.error());
+      error.message = at + " (" + std::string(type_name) + ") does not decode: " + error.message;
+      return std::unexpected(std::move(error));
+    }
+    return event;
+  }
+
+  std::expected<std::vector<AuditRecord>, Error> audit_records(const pqxx::result& rows) const {
+    std::vector<AuditRecord> records;
+    records.reserve(rows.size());
+    boost::json::parser parser({}, stored_parse_options());
+    for (const auto& row : rows) {
+      AuditRecord record;
+      record.position = row[0].as<std::int64_t>();
+      record.event_id = EventId::parse(row[1].c_str()).value_or(EventId{});
+      record.occurred_at = timestamp_from_micros(row[2].as<std::int64_t>());
+      record.recorded_at = timestamp_from_micros(row[3].as<std::int64_t>());
+      record.actor = optional_int(row[4]);
+      record.organization_id = optional_int(row[5]);
+      record.action = row[6].c_str();
+      record.entity_type = row[7].c_str();
+      record.entity_id = optional_text(row[8]);
+      boost::system::error_code ec;
+      parser.reset();
+      parser.write(std::string_view(row[9].c_str()), ec);
+      boost::json::value details = ec ? boost::json::value() : parser.release();
+      if (ec || !details.is_object()) {
+        return std::unexpected(Error{ErrorCode::internal,
+                                     server_ + ": audit record at position " +
+                                         std::to_string(record.position) +
+                                         " has details that are not a JSON object",
+                                     {}});
+      }
+      record.details = std::move(details.as_object());
+      record.prev_hash = row[10].c_str();
+      record.hash = row[11].c_str();
+      records.push_back(std::move(record));
+    }
+    return records;
+  }
+
+  /// Runs `fn` on a pooled connection and turns what libpqxx throws into an Error. When a pooled
+  /// connection turns out dead (the server restarted since it was last used), `fn` runs once
+  /// more on a new one: the server rolled back whatever the dead one had begun, and a connection
+  /// lost during COMMIT, whose outcome is unknown, is `in_doubt_error`, which is not retried.
+  template <class T, class Fn>
+  std::expected<T, Error> with_connection(const std::string& what, Fn&& fn) {
+    for (int attempt = 0;; ++attempt) {
+      std::unique_ptr<pqxx::connection> conn;
+      bool reused = false;
+      try {
+        conn = pool_.take(reused);
+        std::expected<T, Error> result = fn(*conn);
+        pool_.give_back(std::move(conn));
+        return result;
+      } catch (const pqxx::in_doubt_error& failure) {
+        return std::unexpected(postgres_error(failure, what, server_));
+      } catch (const std::exception& failure) {
+        const bool lost = conn == nullptr || !conn->is_open() || is_connection_failure(failure);
+        if (lost) {
+          pool_.clear();
+          if (reused && attempt == 0) continue;
+        } else {
+          pool_.give_back(std::move(conn));
+        }
+        return std::unexpected(postgres_error(failure, what, server_));
+      }
+    }
+  }
+
+  // Appends `rows` in one transaction and wakes this process's waiters once it committed.
+  std::expected<std::vector<AppendResult>, Error> write_rows(
+      std::span<const PostgresEventRow> rows) {
+    std::vector<const PostgresEventRow*> pointers;
+    pointers.reserve(rows.size());
+    for (const auto& row : rows) pointers.push_back(&row);
+    auto results = with_connection<std::vector<AppendResult>>(
+        rows.size() == 1 ? "append event " + rows[0].event_id
+                         : "append " + std::to_string(rows.size()) + " events in one transaction",
+        [&](pqxx::connection& conn) -> std::expected<std::vector<AppendResult>, Error> {
+          pqxx::work tx(conn);
+          auto appended = postgres_append_rows(tx, pointers, /*check_schema=*/false);
+          if (!appended) return appended;
+          tx.commit();
+          return appended;
+        });
+    if (results) wake();
+    return results;
+  }
+
+  // Group commit (src/store/group_commit.hpp): the single appends queued together.
+  std::expected<std::vector<AppendResult>, Error> commit_group(
+      std::span<const GroupCommitRequest> group) {
+    std::vector<PostgresEventRow> rows;
+    rows.reserve(group.size());
+    for (const auto& request : group) rows.push_back(postgres_row(request.event, request.body));
+    return write_rows(rows);
+  }
+
+  // --- wake-ups ---
+
+  void wake() {
+    {
+      std::lock_guard lock(wake_mutex_);
+      ++generation_;
+    }
+    wake_cv_.notify_all();
+  }
+
+  void set_listening(bool listening) {
+    {
+      std::lock_guard lock(wake_mutex_);
+      listening_ = listening;
+      ++generation_;  // appends may have been missed while not listening: look again
+    }
+    wake_cv_.notify_all();
+  }
+
+  bool wait_stop(std::chrono::milliseconds delay) {
+    std::unique_lock lock(wake_mutex_);
+    return wake_cv_.wait_for(lock, delay, [&] { return stopping_; });
+  }
+
+  bool stopping() {
+    std::lock_guard lock(wake_mutex_);
+    return stopping_;
+  }
+
+  // LISTENs for appends by every process on the events channel and wakes `wait_for`. Reconnects
+  // with backoff when the server goes away; meanwhile `wait_for` falls back to polling.
+  void listen_loop() {
+    auto backoff = 50ms;
+    while (!stopping()) {
+      try {
+        pqxx::connection conn(pool_.conninfo());
+        QuietErrors quiet(conn);
+        WakeReceiver receiver(conn, events_channel, [this] { wake(); });
+        conn.get_notifs();  // LISTEN takes effect with the receiver's registration
+        set_listening(true);
+        backoff = 50ms;
+        for (;;) {
+          pollfd fds[2] = {{conn.sock(), POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+          if (fds[0].fd < 0) break;
+          const int ready = ::poll(fds, 2, -1);
+          if (ready < 0 && errno != EINTR) break;
+          if (fds[1].revents != 0) return;
+          if (fds[0].revents != 0) {
+            conn.get_notifs();
+            if (!conn.is_open()) break;
+            if ((fds[0].revents & (POLLHUP | POLLERR)) != 0) break;
+          }
+        }
+      } catch (const std::exception&) {
+        // The server is down or restarting: retry below.
+      }
+      set_listening(false);
+      if (wait_stop(backoff)) return;
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s);
+    }
+  }
+
+  StoreOptions options_;
+  std::string server_;
+  ConnectionPool pool_;
+
+  GroupCommit group_commit_;
+
+  std::mutex wake_mutex_;
+  std::condition_variable wake_cv_;
+  std::uint64_t generation_ = 0;
+  bool listening_ = false;
+  bool stopping_ = false;
+  int stop_pipe_[2] = {-1, -1};
+  std::thread listener_;
+};
+
+// Adds libpq parameters herald relies on unless the URL sets them.
+std::string connection_string(std::string_view url) {
+  std::string conninfo(url);
+  const auto add = [&](std::string_view key, std::string_view value) {
+    if (conninfo.find(std::string(key) + "=") != std::string::npos) return;
+    conninfo += conninfo.find('?') == std::string::npos ? '?' : '&';
+    conninfo.append(key).append("=").append(value);
+  };
+  add("connect_timeout", "10");
+  add("application_name", "herald");
+  // Notice a server that vanished without closing the connection (the LISTEN connection idles
+  // for long stretches) within about a minute instead of the kernel's two hours.
+  add("keepalives_idle", "30");
+  add("keepalives_interval", "10");
+  add("keepalives_count", "3");
+  return conninfo;
+}
+
+}  // namespace
+
+bool is_postgres_url(std::string_view location) noexcept {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
+std::string redact_postgres_url(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const std::string_view scheme = url.substr(0, scheme_end + 3);
+  std::string_view rest = url.substr(scheme_end + 3);
+  // Drop the query: it may hold a password (?password=...) and says nothing about the server.
+  rest = rest.substr(0, rest.find('?'));
+  std::string redacted(scheme);
+  const auto at = rest.rfind('@');
+  if (at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    redacted.append(userinfo.substr(0, userinfo.find(':')));
+    if (userinfo.find(':') != std::string_view::npos) redacted.append(":***");
+    redacted.push_back('@');
+    rest = rest.substr(at + 1);
+  }
+  redacted.append(rest);
+  return redacted;
+}
+
+std::expected<std::string, Error> encode_for_postgres(EventRef event, const EventCatalog* catalog,
+                                                      std::size_t max_event_bytes,
+                                                      std::string_view server) {
+  const std::string id = event->event_id.to_string();
+  if (event->event_id.is_nil()) {
+    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "event_id",
+                                            "expected a UUID, got the nil UUID"));
+  }
+  if (catalog != nullptr && !catalog->contains(event.event_type())) {
+    return std::unexpected(
+        Error::for_field(ErrorCode::invalid_argument, "event_type",
+                         "event " + id + ": type '" + std::string(event.event_type()) +
+                             "' is not in the catalog of the store at " + std::string(server) +
+                             ", so it could not be read back; register it first"));
+  }
+  std::string body = encode_event(event);
+  if (body.size() > max_event_bytes) {
+    return std::unexpected(Error{ErrorCode::too_large,
+                                 std::string(server) + ": event " + id + " (" +
+                                     std::string(event.event_type()) + "): encoded size " +
+                                     std::to_string(body.size()) + " bytes exceeds the limit of " +
+                                     std::to_string(max_event_bytes) +
+                                     " bytes (StoreOptions::max_event_bytes); nothing was written",
+                                 "event"});
+  }
+  return body;
+}
+
+PostgresEventRow postgres_row(EventRef event, std::string_view body) {
+  PostgresEventRow row;
+  row.event_id = event->event_id.to_string();
+  row.event_type = std::string(event.event_type());
+  row.occurred_at = format_timestamp(event->timestamp);
+  if (event->user_id) row.actor = std::to_string(*event->user_id);
+  if (event->organization_id) row.organization_id = std::to_string(*event->organization_id);
+  if (const EntityEvent* entity = event.entity()) {
+    row.entity_type = std::string(event.type().entity_type());
+    if (entity->entity_id) row.entity_id = to_string(*entity->entity_id);
+  }
+  row.body = body;
+  return row;
+}
+
+std::expected<std::vector<AppendResult>, Error> postgres_append_rows(
+    pqxx::transaction_base& tx, std::span<const PostgresEventRow* const> rows, bool check_schema,
+    Timestamp* recorded_at) {
+  std::vector<AppendResult> results(rows.size());
+  if (rows.empty()) return results;
+  if (check_schema) {
+    const pqxx::row meta = tx.exec1("SELECT to_regclass('herald_meta') IS NOT NULL");
+    if (!meta[0].as<bool>()) {
+      return std::unexpected(Error{ErrorCode::not_found,
+                                   "database has no herald schema: open the store once "
+                                   "(herald::open_store) to create it",
+                                   {}});
+    }
+    const pqxx::result version =
+        tx.exec("SELECT value FROM herald_meta WHERE key = 'schema_version'");
+    if (version.empty() || version[0][0].c_str() != std::to_string(postgres_schema_version)) {
+      return std::unexpected(
+          Error{ErrorCode::conflict,
+                "database holds herald schema version " +
+                    (version.empty() ? std::string("(none)") : std::string(version[0][0].c_str())) +
+                    ", this herald writes version " + std::to_string(postgres_schema_version) +
+                    ": open the store with this herald to migrate it, or upgrade herald",
+                {}});
+    }
+  }
+
+  // Visibility order: every appending transaction holds this lock from before it takes
+  // positions until it commits, so a transaction with higher positions cannot commit (and
+  // become visible) before one with lower positions. PostgreSQL marks a transaction committed
+  // before releasing its locks, so a reader that sees position n also sees everything below.
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", append_lock_key);
+
+  // Which ids are stored already. Under the lock no other herald append is in flight, so this
+  // read (a new snapshot in READ COMMITTED) sees every committed append.
+  std::unordered_map<std::string_view, std::int64_t> existing;
+  for (std::size_t start = 0; start < rows.size(); start += lookup_chunk_ids) {
+    const std::size_t end = std::min(rows.size(), start + lookup_chunk_ids);
+    SqlParams params;
+    std::string sql = "SELECT event_id::text, position FROM herald_events WHERE event_id IN (";
+    for (std::size_t i = start; i < end; ++i) {
+      if (i > start) sql += ", ";
+      sql += params.add(rows[i]->event_id) + "::uuid";
+    }
+    sql += ")";
+    std::unordered_map<std::string, std::int64_t> found;
+    for (const auto& row : params.exec(tx, sql)) {
+      found.emplace(row[0].c_str(), row[1].as<std::int64_t>());
+    }
+    for (std::size_t i = start; i < end; ++i) {
+      if (auto it = found.find(rows[i]->event_id); it != found.end()) {
+        existing.emplace(rows[i]->event_id, it->second);
+      }
+    }
+  }
+
+  // New rows in order; a repeated id within `rows` is stored once.
+  std::vector<std::size_t> fresh;
+  std::unordered_map<std::string_view, std::size_t> first_of;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (auto it = existing.find(rows[i]->event_id); it != existing.end()) {
+      results[i] = AppendResult{.position = it->second, .inserted = false};
+    } else if (auto first = first_of.find(rows[i]->event_id); first != first_of.end()) {
+      results[i] = AppendResult{.position = 0, .inserted = false};  // filled in below
+    } else {
+      first_of.emplace(rows[i]->event_id, i);
+      fresh.push_back(i);
+    }
+  }
+  if (fresh.empty()) return results;
+
+  // Take a block of positions and the recording time; NOTIFY is delivered at commit.
+  const pqxx::row block = tx.exec_params1(
+      "SELECT setval('herald_position_seq', nextval('herald_position_seq') + $1 - 1), " +
+          micros_of("clock_timestamp()") + ", pg_notify($2, '')",
+      static_cast<std::int64_t>(fresh.size()), events_channel);
+  const std::int64_t first_position =
+      block[0].as<std::int64_t>() - static_cast<std::int64_t>(fresh.size()) + 1;
+  const Timestamp recorded = timestamp_from_micros(block[1].as<std::int64_t>());
+  const std::string recorded_text = format_timestamp(recorded);
+  if (recorded_at != nullptr) *recorded_at = recorded;
+
+  for (std::size_t start = 0; start < fresh.size(); start += insert_chunk_rows) {
+    const std::size_t end = std::min(fresh.size(), start + insert_chunk_rows);
+    SqlParams params;
+    std::string sql =
+        "INSERT INTO herald_events (position, event_id, event_type, occurred_at, recorded_at, "
+        "actor, organization_id, entity_type, entity_id, body) VALUES ";
+    for (std::size_t k = start; k < end; ++k) {
+      const PostgresEventRow& row = *rows[fresh[k]];
+      const std::int64_t position = first_position + static_cast<std::int64_t>(k);
+      results[fresh[k]] = AppendResult{.position = position, .inserted = true};
+      if (k > start) sql += ", ";
+      sql += "(" + params.add(position) + ", " + params.add(row.event_id) + "::uuid, " +
+             params.add(row.event_type) + ", " + params.add(row.occurred_at) + "::timestamptz, " +
+             params.add(recorded_text) + "::timestamptz, " + params.add(row.actor) + "::bigint, " +
+             params.add(row.organization_id) + "::bigint, " + params.add(row.entity_type) + ", " +
+             params.add(row.entity_id) + ", " + params.add(std::string(row.body)) + "::json)";
+    }
+    // The lock makes a conflict impossible between herald appends; ON CONFLICT still keeps a
+    // writer that bypasses it from failing the batch, and its position is read back below.
+    sql += " ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text";
+    const pqxx::result inserted = params.exec(tx, sql);
+    if (inserted.size() != end - start) {
+      std::unordered_map<std::string, bool> written;
+      for (const auto& row : inserted) written.emplace(row[0].c_str(), true);
+      for (std::size_t k = start; k < end; ++k) {
+        const std::string& id = rows[fresh[k]]->event_id;
+        if (written.contains(id)) continue;
+        const pqxx::row stored =
+            tx.exec_params1("SELECT position FROM herald_events WHERE event_id = $1::uuid", id);
+        results[fresh[k]] =
+            AppendResult{.position = stored[0].as<std::int64_t>(), .inserted = false};
+      }
+    }
+  }
+  // Repeats within `rows` share their first occurrence's position.
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (results[i].position != 0) continue;
+    results[i].position = results[first_of.at(rows[i]->event_id)].position;
+  }
+  return results;
+}
+
+Error postgres_error(const std::exception& failure, std::string_view what,
+                     std::string_view server) {
+  const std::string detail = one_line(failure.what());
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&failure) != nullptr) {
+    return Error{ErrorCode::io,
+                 std::string(what) + ": the connection to PostgreSQL at " + std::string(server) +
+                     " was lost while committing, so whether it took effect is unknown (" + detail +
+                     "); retrying an append is safe: it is idempotent by event_id",
+                 {}};
+  }
+  if (is_connection_failure(failure)) {
+    return Error{ErrorCode::unavailable,
+                 std::string(what) + ": PostgreSQL at " + std::string(server) +
+                     " is unavailable: " + detail + " (herald reconnects on the next call)",
+                 {}};
+  }
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&failure)) {
+    return Error{ErrorCode::io,
+                 std::string(what) + " on PostgreSQL at " + std::string(server) +
+                     " failed: " + detail + " (SQLSTATE " + sql->sqlstate() + ")",
+                 {}};
+  }
+  return Error{
+      ErrorCode::io,
+      std::string(what) + " on PostgreSQL at " + std::string(server) + " failed: " + detail,
+      {}};
+}
+
+std::expected<std::unique_ptr<EventStore>, Error> make_postgres_store(const StoreOptions& options) {
+  if (!is_postgres_url(options.location)) {
+    return std::unexpected(Error::for_field(
+        ErrorCode::invalid_argument, "location",
+        "expected a postgresql:// URL, got '" + redact_postgres_url(options.location) + "'"));
+  }
+  if (options.catalog == nullptr) {
+    return std::unexpected(Error::for_field(
+        ErrorCode::invalid_argument, "catalog",
+        "a store needs the catalog of the event types it reads back (StoreOptions::catalog)"));
+  }
+  auto store = std::make_unique<PostgresStore>(options, connection_string(options.location),
+                                               redact_postgres_url(options.location));
+  if (auto opened = store->open(); !opened) return std::unexpected(opened.error());
+  return std::unique_ptr<EventStore>(std::move(store));
+}
+
+}  // namespace herald::detail
