@@ -16,20 +16,24 @@ cmake --build build
 step "tests"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 
-step "core tests under ASan+UBSan"
+step "core and store tests under ASan+UBSan"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHERALD_WERROR=ON \
   -DHERALD_SANITIZE=address,undefined -DHERALD_BUILD_BENCH=OFF >/dev/null
-cmake --build build-asan --target herald_core_tests herald_domain_tests
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan -L core --output-on-failure -j "$jobs" --timeout 900
+cmake --build build-asan --target herald_core_tests herald_domain_tests herald_store_tests
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build-asan -L core --output-on-failure -j "$jobs" --timeout 900
+scripts/with_postgres.sh build-asan/tests/herald_store_tests --gtest_brief=1
+unset ASAN_OPTIONS UBSAN_OPTIONS
 
-step "core tests under TSan"
+step "core and store tests under TSan"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_WERROR=ON \
   -DHERALD_SANITIZE=thread -DHERALD_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsan --target herald_core_tests
+cmake --build build-tsan --target herald_core_tests herald_store_tests
 # TSan needs the classic address-space layout; disabling randomization for the test process
 # avoids "unexpected memory mapping" on kernels with high mmap entropy.
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-  setarch "$(uname -m)" -R build-tsan/tests/herald_core_tests --gtest_brief=1
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+setarch "$(uname -m)" -R build-tsan/tests/herald_core_tests --gtest_brief=1
+scripts/with_postgres.sh setarch "$(uname -m)" -R build-tsan/tests/herald_store_tests --gtest_brief=1
+unset TSAN_OPTIONS
 
 step "all tests passed"

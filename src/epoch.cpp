@@ -21,14 +21,10 @@ ThreadRecord::~ThreadRecord() {
   for (std::size_t i = 0; i < counter_chunk_count; ++i) delete[] chunks[i].load();
 }
 
-CounterBlock& ThreadRecord::counters(std::uint32_t slot) {
-  auto& chunk = chunks[slot / counter_chunk_size];
-  CounterBlock* blocks = chunk.load(std::memory_order_relaxed);
-  if (blocks == nullptr) [[unlikely]] {
-    blocks = new CounterBlock[counter_chunk_size]();
-    chunk.store(blocks, std::memory_order_release);
-  }
-  return blocks[slot % counter_chunk_size];
+CounterBlock* ThreadRecord::allocate_chunk(std::uint32_t slot) {
+  auto* blocks = new CounterBlock[counter_chunk_size]();
+  chunks[slot / counter_chunk_size].store(blocks, std::memory_order_release);
+  return blocks;
 }
 
 const CounterBlock* ThreadRecord::find_counters(std::uint32_t slot) const noexcept {

@@ -31,15 +31,15 @@ struct CounterBlock {
   }
 };
 
-/// What each counter of a handler's block means.
-enum HandlerCounter : std::size_t { calls = 0, failures, timed_calls, timed_ns, max_ns };
+/// What each counter of a handler's block means. `recent_ns` is this thread's moving average of
+/// the handler's timed calls, which decides whether every call is timed.
+enum HandlerCounter : std::size_t { calls = 0, failures, timed_calls, timed_ns, max_ns, recent_ns };
 /// What each counter of a bus's block means.
 enum BusCounter : std::size_t {
   dispatched = 0,
   dropped_disabled,
   unhandled,
   refused_full,
-  published,
   handler_failures,
 };
 
@@ -62,7 +62,14 @@ struct alignas(64) ThreadRecord {
 
   ~ThreadRecord();
   /// This thread's block for `slot`, allocated on first use. Owner-only.
-  CounterBlock& counters(std::uint32_t slot);
+  CounterBlock& counters(std::uint32_t slot) {
+    CounterBlock* blocks = chunks[slot / counter_chunk_size].load(std::memory_order_relaxed);
+    if (blocks == nullptr) [[unlikely]]
+      blocks = allocate_chunk(slot);
+    return blocks[slot % counter_chunk_size];
+  }
+  /// Allocates and publishes the chunk holding `slot`.
+  CounterBlock* allocate_chunk(std::uint32_t slot);
   /// The block for `slot` if it was ever allocated; any thread.
   const CounterBlock* find_counters(std::uint32_t slot) const noexcept;
 };

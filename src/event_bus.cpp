@@ -8,6 +8,7 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "epoch.hpp"
 
@@ -17,15 +18,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A handler whose timed call took longer than this is timed on every call from then on: the
-// two clock reads are then a small fraction of its cost.
+// A thread times every call of a handler while its moving average of timed calls on that thread
+// is above this: the two clock reads are then a small part of the handler's cost. A single slow
+// call (an interrupt, a page fault) raises the average only briefly.
 constexpr std::uint64_t always_time_threshold_ns = 2000;
-// With adaptive timing, one emit in this many (per thread) times its handlers.
+// With adaptive timing, one dispatched event in this many (per thread) has its handlers timed.
 constexpr std::uint32_t timing_sample_mask = 63;
 
 }  // namespace
 
-/// A registered handler. Immutable after registration except for its timing flag.
+/// A registered handler. Owned by the bus's writer side; lists refer to it by pointer, and a
+/// removed handler is retired and freed once no emitting thread can still hold a list with it.
 struct Handler {
   Handler(HandlerFn f, const EventType* t, Priority p, std::uint64_t i, std::string n)
       : fn(f),
@@ -49,12 +52,19 @@ struct Handler {
   std::uint64_t id;
   std::string name;
   std::uint32_t slot;
-  std::atomic<bool> always_time{false};
 };
 
-/// Handlers in dispatch order: priority descending, then registration order.
+/// What the dispatch loop needs of a handler, flat, so a list is one contiguous array.
+struct HandlerEntry {
+  HandlerFn::Call call;
+  void* object;
+  std::uint32_t slot;
+  const Handler* handler;
+};
+
+/// Handlers in dispatch order: priority descending, then registration order. Immutable.
 struct HandlerList {
-  std::vector<std::shared_ptr<Handler>> handlers;
+  std::vector<HandlerEntry> entries;
 };
 
 struct Hooks {
@@ -62,19 +72,20 @@ struct Hooks {
   std::function<void(EventRef)> on_unhandled;
 };
 
-/// What emitting threads read: immutable once published.
+/// What emitting threads read: immutable once published. Plain pointers: the writer side owns
+/// every list and hook set, and retires them with the snapshot that last referred to them.
 struct Snapshot {
   /// Typed handlers per type index (null when none).
-  std::vector<std::shared_ptr<const HandlerList>> typed;
+  std::vector<const HandlerList*> typed;
   /// Typed and on_any handlers merged per type index (null: use `any`).
-  std::vector<std::shared_ptr<const HandlerList>> merged;
+  std::vector<const HandlerList*> merged;
   /// on_any handlers; never null.
-  std::shared_ptr<const HandlerList> any = std::make_shared<const HandlerList>();
-  std::shared_ptr<const Hooks> hooks = std::make_shared<const Hooks>();
+  const HandlerList* any = nullptr;
+  const Hooks* hooks = nullptr;
   std::size_t count = 0;
 
   const HandlerList& list_for(std::size_t index) const noexcept {
-    if (index < merged.size() && merged[index]) return *merged[index];
+    if (index < merged.size() && merged[index] != nullptr) return *merged[index];
     return *any;
   }
 };
@@ -86,14 +97,22 @@ bool runs_before(const Handler& a, const Handler& b) noexcept {
   return a.id < b.id;
 }
 
-std::shared_ptr<const HandlerList> merge(const std::shared_ptr<const HandlerList>& typed,
-                                         const std::shared_ptr<const HandlerList>& any) {
-  if (!typed || typed->handlers.empty()) return nullptr;
-  if (any->handlers.empty()) return typed;
+using ListPtr = std::shared_ptr<const HandlerList>;
+
+const ListPtr& empty_list() {
+  static const ListPtr empty = std::make_shared<const HandlerList>();
+  return empty;
+}
+
+ListPtr merge(const ListPtr& typed, const ListPtr& any) {
+  if (!typed || typed->entries.empty()) return nullptr;
+  if (any->entries.empty()) return typed;
   auto merged = std::make_shared<HandlerList>();
-  merged->handlers.reserve(typed->handlers.size() + any->handlers.size());
-  std::ranges::merge(typed->handlers, any->handlers, std::back_inserter(merged->handlers),
-                     [](const auto& a, const auto& b) { return runs_before(*a, *b); });
+  merged->entries.reserve(typed->entries.size() + any->entries.size());
+  std::ranges::merge(typed->entries, any->entries, std::back_inserter(merged->entries),
+                     [](const HandlerEntry& a, const HandlerEntry& b) {
+                       return runs_before(*a.handler, *b.handler);
+                     });
   return merged;
 }
 
@@ -109,125 +128,116 @@ class BusState {
  public:
   explicit BusState(EventBusOptions opts)
       : options(std::move(opts)), bus_slot(EpochDomain::instance().allocate_slot()) {
-    auto initial = std::make_shared<Snapshot>();
-    initial->hooks = std::make_shared<const Hooks>(Hooks{default_error_hook, nullptr});
-    current_ = initial;
-    snapshot_.store(initial.get(), std::memory_order_seq_cst);
+    hooks_ = std::make_shared<const Hooks>(Hooks{default_error_hook, nullptr});
+    any_ = empty_list();
+    std::lock_guard lock(write_mutex_);
+    publish_locked();
   }
-  ~BusState() { EpochDomain::instance().release_slot(bus_slot); }
+  ~BusState() {
+    delete snapshot_.load(std::memory_order_relaxed);
+    EpochDomain::instance().release_slot(bus_slot);
+  }
 
   // --- writers (serialized by write_mutex_) ---
-
-  template <class Change>
-  void update(Change&& change) {
-    std::lock_guard lock(write_mutex_);
-    auto next = std::make_shared<Snapshot>(*current_);
-    change(*next);
-    std::shared_ptr<const Snapshot> old = std::exchange(current_, std::move(next));
-    snapshot_.store(current_.get(), std::memory_order_seq_cst);
-    retired_.retire(std::move(old));
-  }
 
   std::uint64_t next_id() {
     std::lock_guard lock(write_mutex_);
     return next_id_++;
   }
 
-  void add(std::shared_ptr<Handler> handler) {
-    update([&](Snapshot& s) {
-      ++s.count;
-      auto insert = [&](const std::shared_ptr<const HandlerList>& old) {
-        auto list = std::make_shared<HandlerList>();
-        if (old) list->handlers = old->handlers;
-        auto pos = std::ranges::find_if(list->handlers,
-                                        [&](const auto& h) { return runs_before(*handler, *h); });
-        list->handlers.insert(pos, handler);
-        return std::shared_ptr<const HandlerList>(std::move(list));
-      };
-      if (handler->type == nullptr) {
-        s.any = insert(s.any);
-        for (std::size_t i = 0; i < s.typed.size(); ++i) s.merged[i] = merge(s.typed[i], s.any);
-      } else {
-        const std::size_t i = handler->type->index();
-        if (s.typed.size() <= i) {
-          s.typed.resize(i + 1);
-          s.merged.resize(i + 1);
-        }
-        s.typed[i] = insert(s.typed[i]);
-        s.merged[i] = merge(s.typed[i], s.any);
+  void add(std::unique_ptr<Handler> owned) {
+    std::lock_guard lock(write_mutex_);
+    const Handler* handler = owned.get();
+    handlers_.emplace(handler->id, std::move(owned));
+    const HandlerEntry entry{handler->fn.call, handler->fn.object, handler->slot, handler};
+    auto insert = [&](const ListPtr& old) {
+      auto list = std::make_shared<HandlerList>();
+      list->entries.reserve((old ? old->entries.size() : 0) + 1);
+      if (old) list->entries = old->entries;
+      auto pos = std::ranges::find_if(
+          list->entries, [&](const HandlerEntry& e) { return runs_before(*handler, *e.handler); });
+      list->entries.insert(pos, entry);
+      return ListPtr(std::move(list));
+    };
+    if (handler->type == nullptr) {
+      replace(any_, insert(any_));
+      remerge_all();
+    } else {
+      const std::size_t i = handler->type->index();
+      if (typed_.size() <= i) {
+        typed_.resize(i + 1);
+        merged_.resize(i + 1);
       }
-    });
+      replace(typed_[i], insert(typed_[i]));
+      replace(merged_[i], merge(typed_[i], any_));
+    }
+    publish_locked();
   }
 
   /// Removes the handler `id` registered for `type` (nullptr: on_any); false if not there.
   bool remove(const EventType* type, std::uint64_t id) {
-    bool removed = false;
-    update([&](Snapshot& s) {
-      auto without =
-          [&](const std::shared_ptr<const HandlerList>& old) -> std::shared_ptr<const HandlerList> {
-        if (!old) return old;
-        auto it = std::ranges::find_if(old->handlers, [&](const auto& h) { return h->id == id; });
-        if (it == old->handlers.end()) return old;
-        removed = true;
-        auto list = std::make_shared<HandlerList>();
-        list->handlers.reserve(old->handlers.size() - 1);
-        for (const auto& h : old->handlers) {
-          if (h->id != id) list->handlers.push_back(h);
-        }
-        return list;
-      };
-      if (type == nullptr) {
-        s.any = without(s.any);
-        if (removed) {
-          for (std::size_t i = 0; i < s.typed.size(); ++i) s.merged[i] = merge(s.typed[i], s.any);
-        }
-      } else if (type->index() < s.typed.size()) {
-        const std::size_t i = type->index();
-        s.typed[i] = without(s.typed[i]);
-        if (removed) s.merged[i] = merge(s.typed[i], s.any);
+    std::lock_guard lock(write_mutex_);
+    auto without = [&](ListPtr& list) {
+      if (!list) return false;
+      auto it = std::ranges::find_if(list->entries,
+                                     [&](const HandlerEntry& e) { return e.handler->id == id; });
+      if (it == list->entries.end()) return false;
+      auto copy = std::make_shared<HandlerList>();
+      copy->entries.reserve(list->entries.size() - 1);
+      for (const HandlerEntry& e : list->entries) {
+        if (e.handler->id != id) copy->entries.push_back(e);
       }
-      if (removed) --s.count;
-    });
-    return removed;
+      replace(list, copy->entries.empty() && type != nullptr ? nullptr : ListPtr(std::move(copy)));
+      return true;
+    };
+    bool removed = false;
+    if (type == nullptr) {
+      removed = without(any_);
+      if (removed) remerge_all();
+    } else if (type->index() < typed_.size()) {
+      const std::size_t i = type->index();
+      removed = without(typed_[i]);
+      if (removed) replace(merged_[i], merge(typed_[i], any_));
+    }
+    if (!removed) return false;
+    retire_handler(id);
+    publish_locked();
+    return true;
   }
 
   std::size_t remove_type(const EventType& type) {
-    std::size_t removed = 0;
-    update([&](Snapshot& s) {
-      const std::size_t i = type.index();
-      if (i >= s.typed.size() || !s.typed[i]) return;
-      removed = s.typed[i]->handlers.size();
-      s.typed[i] = nullptr;
-      s.merged[i] = nullptr;
-      s.count -= removed;
-    });
+    std::lock_guard lock(write_mutex_);
+    const std::size_t i = type.index();
+    if (i >= typed_.size() || !typed_[i]) return 0;
+    const std::size_t removed = typed_[i]->entries.size();
+    for (const HandlerEntry& e : typed_[i]->entries) retire_handler(e.handler->id);
+    replace(typed_[i], nullptr);
+    replace(merged_[i], nullptr);
+    publish_locked();
     return removed;
   }
 
   void remove_all() {
-    update([](Snapshot& s) {
-      s.typed.clear();
-      s.merged.clear();
-      s.any = std::make_shared<const HandlerList>();
-      s.count = 0;
-    });
+    std::lock_guard lock(write_mutex_);
+    for (auto& list : typed_) replace(list, nullptr);
+    for (auto& list : merged_) replace(list, nullptr);
+    replace(any_, empty_list());
+    while (!handlers_.empty()) retire_handler(handlers_.begin()->first);
+    publish_locked();
   }
 
-  void set_hooks(std::function<void(Hooks&)> change) {
-    update([&](Snapshot& s) {
-      Hooks hooks = *s.hooks;
-      change(hooks);
-      s.hooks = std::make_shared<const Hooks>(std::move(hooks));
-    });
+  void set_hooks(const std::function<void(Hooks&)>& change) {
+    std::lock_guard lock(write_mutex_);
+    Hooks hooks = *hooks_;
+    change(hooks);
+    garbage_.push_back(std::exchange(hooks_, std::make_shared<const Hooks>(std::move(hooks))));
+    publish_locked();
   }
 
   /// Drops every handler now; only when no thread can be emitting (destruction).
   void shut_down() {
+    remove_all();
     std::lock_guard lock(write_mutex_);
-    auto empty = std::make_shared<Snapshot>();
-    std::shared_ptr<const Snapshot> old = std::exchange(current_, std::move(empty));
-    snapshot_.store(current_.get(), std::memory_order_seq_cst);
-    retired_.retire(std::move(old));
     retired_.reclaim();
   }
 
@@ -241,7 +251,7 @@ class BusState {
     CounterBlock& bus = record.counters(bus_slot);
     bus.add(BusCounter::dispatched, 1);
     EmitSummary summary;
-    if (list.handlers.empty()) [[unlikely]] {
+    if (list.entries.empty()) [[unlikely]] {
       bus.add(BusCounter::unhandled, 1);
       if (s.hooks->on_unhandled) {
         try {
@@ -251,23 +261,24 @@ class BusState {
       }
       return summary;
     }
-    const bool sample =
-        options.timing == HandlerTiming::every_call || (++record.tick & timing_sample_mask) == 0;
-    for (const auto& entry : list.handlers) {
-      Handler& handler = *entry;
-      CounterBlock& counters = record.counters(handler.slot);
-      const bool timed = sample || handler.always_time.load(std::memory_order_relaxed);
+    const bool every_call = options.timing == HandlerTiming::every_call;
+    const bool sample = every_call || (++record.tick & timing_sample_mask) == 0;
+    for (const HandlerEntry& entry : list.entries) {
+      CounterBlock& counters = record.counters(entry.slot);
+      const bool timed = sample || counters.value[HandlerCounter::recent_ns].load(
+                                       std::memory_order_relaxed) > always_time_threshold_ns;
       Clock::time_point start;
       if (timed) start = Clock::now();
       bool failed = false;
       try {
-        handler.fn.call(handler.fn.object, event, type);
+        entry.call(entry.object, event, type);
       } catch (const std::exception& e) {
         failed = true;
-        report(s, handler, event, type, e.what());
+        report(s, *entry.handler, event, type, e.what());
       } catch (...) {
         failed = true;
-        report(s, handler, event, type, "an exception not derived from std::exception was thrown");
+        report(s, *entry.handler, event, type,
+               "an exception not derived from std::exception was thrown");
       }
       counters.add(HandlerCounter::calls, 1);
       if (timed) {
@@ -276,8 +287,13 @@ class BusState {
         counters.add(HandlerCounter::timed_calls, 1);
         counters.add(HandlerCounter::timed_ns, ns);
         counters.raise_to(HandlerCounter::max_ns, ns);
-        if (ns > always_time_threshold_ns)
-          handler.always_time.store(true, std::memory_order_relaxed);
+        if (!every_call) {
+          // Moving average with weight 1/8: a lone slow call lifts it above the threshold for
+          // a few calls at most; a handler that is slow on average keeps it there.
+          auto& recent = counters.value[HandlerCounter::recent_ns];
+          const std::uint64_t before = recent.load(std::memory_order_relaxed);
+          recent.store(before - before / 8 + ns / 8, std::memory_order_relaxed);
+        }
       }
       ++summary.handlers_run;
       if (failed) {
@@ -340,10 +356,10 @@ class BusState {
     pending_.push_back(std::move(event));
     ++outstanding_;
     ++accepted_;
-    const bool wake = dispatcher_waiting_;
+    // Signal a sleeping dispatcher once; later publishes before it wakes need not.
+    const bool wake = std::exchange(dispatcher_waiting_, false);
     lock.unlock();
     if (wake) work_.notify_one();
-    count(BusCounter::published);
     return {};
   }
 
@@ -354,8 +370,8 @@ class BusState {
       while (pending_.empty() && !stopping_) {
         dispatcher_waiting_ = true;
         work_.wait(lock);
-        dispatcher_waiting_ = false;
       }
+      dispatcher_waiting_ = false;
       if (pending_.empty()) return;  // stopping, and everything accepted was dispatched
       batch.swap(pending_);
       lock.unlock();
@@ -395,6 +411,11 @@ class BusState {
     }
   }
 
+  std::uint64_t accepted() {
+    std::lock_guard lock(queue_mutex_);
+    return accepted_;
+  }
+
   std::size_t queue_depth() {
     std::lock_guard lock(queue_mutex_);
     return outstanding_;
@@ -405,8 +426,54 @@ class BusState {
   std::atomic<bool> enabled{true};
 
  private:
+  /// Keeps `list` until no reader can hold it, and puts `next` in its place.
+  void replace(ListPtr& list, ListPtr next) {
+    if (list == next) return;
+    if (list && list != empty_list()) garbage_.push_back(std::move(list));
+    list = std::move(next);
+  }
+
+  void remerge_all() {
+    for (std::size_t i = 0; i < typed_.size(); ++i) replace(merged_[i], merge(typed_[i], any_));
+  }
+
+  void retire_handler(std::uint64_t id) {
+    auto it = handlers_.find(id);
+    if (it == handlers_.end()) return;
+    garbage_.push_back(std::shared_ptr<const Handler>(std::move(it->second)));
+    handlers_.erase(it);
+  }
+
+  /// Builds a snapshot of the writer side's lists and makes it the one emitters read.
+  void publish_locked() {
+    auto next = std::make_unique<Snapshot>();
+    next->typed.reserve(typed_.size());
+    next->merged.reserve(merged_.size());
+    for (const auto& list : typed_) next->typed.push_back(list.get());
+    for (const auto& list : merged_) next->merged.push_back(list.get());
+    next->any = any_.get();
+    next->hooks = hooks_.get();
+    next->count = handlers_.size();
+    const Snapshot* old = snapshot_.exchange(next.release(), std::memory_order_seq_cst);
+    // Only now can no new reader reach what the change replaced: retire it with the old
+    // snapshot, in the epoch that ends here.
+    if (old != nullptr) garbage_.push_back(std::shared_ptr<const Snapshot>(old));
+    if (!garbage_.empty()) {
+      retired_.retire(
+          std::make_shared<const std::vector<std::shared_ptr<const void>>>(std::move(garbage_)));
+      garbage_.clear();
+    }
+  }
+
   std::mutex write_mutex_;
-  std::shared_ptr<const Snapshot> current_;
+  // The writer side: what the current snapshot points into. Guarded by write_mutex_.
+  std::vector<ListPtr> typed_;
+  std::vector<ListPtr> merged_;
+  ListPtr any_;
+  std::shared_ptr<const Hooks> hooks_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Handler>> handlers_;
+  // What the change in progress replaced, retired once the next snapshot is published.
+  std::vector<std::shared_ptr<const void>> garbage_;
   std::atomic<const Snapshot*> snapshot_{nullptr};
   RetireList retired_;
   std::uint64_t next_id_ = 1;
@@ -463,12 +530,13 @@ bool Subscription::active() const noexcept {
   const detail::Snapshot& s = bus->snapshot();
   const detail::HandlerList* list = nullptr;
   if (type_ == nullptr) {
-    list = s.any.get();
+    list = s.any;
   } else if (type_->index() < s.typed.size()) {
-    list = s.typed[type_->index()].get();
+    list = s.typed[type_->index()];
   }
   if (list == nullptr) return false;
-  return std::ranges::any_of(list->handlers, [&](const auto& h) { return h->id == id_; });
+  return std::ranges::any_of(list->entries,
+                             [&](const detail::HandlerEntry& e) { return e.handler->id == id_; });
 }
 
 // --- EventBus ---
@@ -487,7 +555,7 @@ Subscription EventBus::subscribe(const EventType* type, detail::HandlerFn fn,
   std::unique_ptr<void, detail::HandlerFn::Destroy> guard(fn.object, fn.destroy);
   const std::uint64_t id = state_->next_id();
   auto handler =
-      std::make_shared<detail::Handler>(fn, type, options.priority, id, std::move(options.name));
+      std::make_unique<detail::Handler>(fn, type, options.priority, id, std::move(options.name));
   guard.release();
   state_->add(std::move(handler));
   return Subscription(state_, type, id);
@@ -532,7 +600,7 @@ std::size_t EventBus::handler_count(const EventType& type) const noexcept {
   detail::ReadSection section;
   const detail::Snapshot& s = state_->snapshot();
   if (type.index() >= s.typed.size() || !s.typed[type.index()]) return 0;
-  return s.typed[type.index()]->handlers.size();
+  return s.typed[type.index()]->entries.size();
 }
 
 std::size_t EventBus::off(const EventType& type) { return state_->remove_type(type); }
@@ -576,9 +644,9 @@ std::vector<HandlerStats> EventBus::handler_stats() const {
   };
   for (const auto& list : s.typed) {
     if (!list) continue;
-    for (const auto& h : list->handlers) add(*h);
+    for (const detail::HandlerEntry& e : list->entries) add(*e.handler);
   }
-  for (const auto& h : s.any->handlers) add(*h);
+  for (const detail::HandlerEntry& e : s.any->entries) add(*e.handler);
   return out;
 }
 
@@ -587,7 +655,7 @@ BusStats EventBus::stats() const {
   const std::uint32_t slot = state_->bus_slot;
   BusStats st;
   st.dispatched = domain.sum(slot, detail::BusCounter::dispatched);
-  st.published = domain.sum(slot, detail::BusCounter::published);
+  st.published = state_->accepted();
   st.dropped_disabled = domain.sum(slot, detail::BusCounter::dropped_disabled);
   st.refused_full = domain.sum(slot, detail::BusCounter::refused_full);
   st.unhandled = domain.sum(slot, detail::BusCounter::unhandled);
