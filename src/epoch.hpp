@@ -20,7 +20,7 @@ namespace herald::detail {
 
 /// Counters of one handler (or one bus) written by one thread. Only the owning thread writes
 /// them while they are in use, so plain load-then-store updates are exact and need no lock.
-struct CounterBlock {
+struct alignas(64) CounterBlock {
   std::atomic<std::uint64_t> value[6];
 
   void add(std::size_t i, std::uint64_t n) noexcept {

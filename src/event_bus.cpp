@@ -295,18 +295,19 @@ class BusState {
           recent.store(before - before / 8 + ns / 8, std::memory_order_relaxed);
         }
       }
-      ++summary.handlers_run;
-      if (failed) {
+      if (failed) [[unlikely]] {
         counters.add(HandlerCounter::failures, 1);
         bus.add(BusCounter::handler_failures, 1);
         ++summary.failed;
       }
     }
+    summary.handlers_run = list.entries.size();
     return summary;
   }
 
-  void report(const Snapshot& s, const Handler& handler, const BaseEvent& event,
-              const EventType& type, std::string message) {
+  [[gnu::cold, gnu::noinline]] void report(const Snapshot& s, const Handler& handler,
+                                           const BaseEvent& event, const EventType& type,
+                                           std::string message) {
     if (!s.hooks->on_error) return;
     const std::string name = handler.display_name();
     try {
