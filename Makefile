@@ -14,8 +14,10 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) -G Ninja -DHERALD_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR)
 
+# Each run records a simulated day in ./herald.db (history accumulates; `make clean` removes it)
+# and ends by printing the commands that show it: events, the audit log, consumers.
 run: build
-	@$(BUILD_DIR)/herald demo
+	@$(BUILD_DIR)/herald demo --db ./herald.db
 
 test: deps
 	@scripts/test.sh

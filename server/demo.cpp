@@ -2,6 +2,10 @@
 // in-memory "database" and then emit the event that describes the write (the seed's rule: emit
 // after the write succeeded). The bus runs the handlers the seed describes, in priority order:
 // the audit log (HIGH), the notifier (NORMAL), statistics and other reactions (LOW).
+//
+// With a store (--db, --store) each event is appended durably before the bus sees it (a
+// Recorder), and the platform's durable consumers (the hash-chained audit log, the Discord role
+// sync) follow the store on their own threads, so every run adds a day to the history.
 
 #include "demo.hpp"
 
@@ -16,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <stdexcept>
@@ -24,11 +29,17 @@
 #include <utility>
 #include <vector>
 
+#include "herald/audit_log.hpp"
 #include "herald/domain/catalog.hpp"
 #include "herald/domain/events.hpp"
+#include "herald/durable_consumer.hpp"
 #include "herald/event.hpp"
 #include "herald/event_bus.hpp"
+#include "herald/event_store.hpp"
+#include "herald/recorder.hpp"
 #include "herald/timestamp.hpp"
+#include "platform_consumers.hpp"
+#include "store_commands.hpp"
 
 namespace herald::server {
 namespace {
@@ -465,14 +476,64 @@ struct Leaderboard {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Where the services' events go
+
+// To the bus alone (in memory), or through a Recorder: appended durably to the store first and
+// handed to the bus only once stored, so no handler sees an event that could still be lost.
+class EventSink {
+ public:
+  /// Without a store (nullptr) events go straight to `bus`.
+  EventSink(EventBus& bus, EventStore* store) : bus_(bus) {
+    if (store != nullptr) {
+      emit_recorder_.emplace(*store, bus, RecorderOptions{.dispatch = RecordDispatch::emit});
+      publish_recorder_.emplace(*store, bus, RecorderOptions{.dispatch = RecordDispatch::publish});
+    }
+  }
+
+  /// Runs the handlers in this thread. After a failed append nothing more is recorded, so the day
+  /// stops adding to the store at the first failure (`failure()`).
+  void emit(EventPtr event) {
+    if (failure_) return;
+    if (!emit_recorder_) {
+      bus_.emit(event.ref());
+      return;
+    }
+    if (auto recorded = emit_recorder_->record(std::move(event)); !recorded) {
+      failure_ = std::move(recorded.error());
+    }
+  }
+
+  /// Queues the event for the bus's dispatcher thread.
+  std::expected<void, Error> publish(EventPtr event) {
+    if (failure_) return std::unexpected(*failure_);
+    if (!publish_recorder_) return bus_.publish(std::move(event));
+    auto recorded = publish_recorder_->record(std::move(event));
+    if (!recorded) return std::unexpected(std::move(recorded.error()));
+    return {};
+  }
+
+  /// Waits for the published events to be handled.
+  void drain() { bus_.drain(); }
+
+  /// The first append that failed, if one did.
+  const std::optional<Error>& failure() const { return failure_; }
+
+ private:
+  EventBus& bus_;
+  std::optional<Recorder> emit_recorder_;
+  std::optional<Recorder> publish_recorder_;
+  std::optional<Error> failure_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // The platform's services
 
 // Each service writes the database first and emits afterwards, as a real service would once its
 // transaction committed.
 class Platform {
  public:
-  Platform(EventBus& bus, Database& db, Dice& dice, Clock& clock)
-      : bus_(bus), db_(db), dice_(dice), clock_(clock) {
+  Platform(EventSink& sink, Database& db, Dice& dice, Clock& clock)
+      : sink_(sink), db_(db), dice_(dice), clock_(clock) {
     // Ids continue from wherever the seed says yesterday ended.
     next_user_ = dice.between(1200, 4800);
     next_organization_ = dice.between(20, 90);
@@ -648,15 +709,15 @@ class Platform {
     for (auto& [code, invite] : db_.invites) {
       if (!invite.open) continue;
       invite.open = false;
-      auto queued =
-          bus_.publish(make<domain::InviteExpiredEvent>({.entity_id = invite.id,
-                                                         .user_id = system_actor,
-                                                         .organization_id = invite.organization_id,
-                                                         .timestamp = clock_.now()},
-                                                        {.invite_code = code}));
+      auto queued = sink_.publish(EventPtr::make(
+          make<domain::InviteExpiredEvent>({.entity_id = invite.id,
+                                            .user_id = system_actor,
+                                            .organization_id = invite.organization_id,
+                                            .timestamp = clock_.now()},
+                                           {.invite_code = code})));
       if (!queued) return queued;
     }
-    bus_.drain();
+    sink_.drain();
     return {};
   }
 
@@ -804,7 +865,7 @@ class Platform {
   void record(EventHeader header, E own) {
     clock_.pass_seconds(dice_, 2, 40);  // no two things happen in the same second
     header.timestamp = clock_.now();
-    bus_.emit(make<E>(std::move(header), std::move(own)));
+    sink_.emit(EventPtr::make(make<E>(std::move(header), std::move(own))));
   }
 
   std::int64_t take(std::int64_t& next) {
@@ -827,7 +888,7 @@ class Platform {
                        dice_.between(1'900'000'000, 2'299'999'999));
   }
 
-  EventBus& bus_;
+  EventSink& sink_;
   Database& db_;
   Dice& dice_;
   Clock& clock_;
@@ -1043,6 +1104,109 @@ void print_stats(const EventBus& bus, Report& report) {
       s.handler_failures, s.queue_depth);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The history: the store and its durable consumers
+
+struct History {
+  std::unique_ptr<EventStore> store;
+  // Declared after the store, so that they stop before it closes.
+  std::vector<std::unique_ptr<DurableConsumer>> consumers;
+  std::int64_t events_before = 0;
+};
+
+std::expected<History, Error> open_history(const std::string& location,
+                                           const EventCatalog& catalog) {
+  History history;
+  auto store = open_store({.location = location, .catalog = &catalog});
+  if (!store) return std::unexpected(std::move(store.error()));
+  history.store = std::move(*store);
+  auto count = history.store->count();
+  if (!count) return std::unexpected(std::move(count.error()));
+  history.events_before = *count;
+  for (std::string_view name : platform_consumer_names()) {
+    // Quick retries, so that the role sync parks a member without Discord within the day.
+    auto consumer = make_platform_consumer(*history.store, name,
+                                           {.max_attempts = 3,
+                                            .backoff_base = std::chrono::milliseconds(10),
+                                            .backoff_max = std::chrono::milliseconds(100)});
+    if (auto started = consumer->start(); !started) {
+      return std::unexpected(std::move(started.error()));
+    }
+    history.consumers.push_back(std::move(consumer));
+  }
+  return history;
+}
+
+/// `text` as one shell word: quoted when it holds anything but safe characters.
+std::string shell_word(std::string_view text) {
+  const bool safe = !text.empty() && std::ranges::all_of(text, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("/._-+:@%=,").find(c) != std::string_view::npos;
+  });
+  if (safe) return std::string(text);
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+/// Waits for the consumers to handle the whole day, stops them, and says what the store holds.
+std::expected<void, Error> finish_history(History& history, const DemoOptions& options,
+                                          Report& report) {
+  EventStore& store = *history.store;
+  auto head = store.head();
+  if (!head) return std::unexpected(std::move(head.error()));
+  constexpr auto catch_up_limit = std::chrono::seconds(60);
+  for (const auto& consumer : history.consumers) {
+    if (!consumer->wait_for_checkpoint(*head, catch_up_limit)) {
+      return std::unexpected(Error{
+          ErrorCode::unavailable,
+          fmt::format("consumer '{}' did not reach the store's head (position {}) within {} s; "
+                      "see 'herald consumers'",
+                      consumer->name(), *head, catch_up_limit.count()),
+          {}});
+    }
+    consumer->stop();
+  }
+  auto count = store.count();
+  if (!count) return std::unexpected(std::move(count.error()));
+  const std::string where = describe_location(options.store_location);
+  report.summary_line("\nHistory in {}: this day added {} events; it holds {} in all (head {})\n",
+                      where, *count - history.events_before, *count, *head);
+
+  auto verified = verify_audit_log(store);
+  if (!verified) return std::unexpected(std::move(verified.error()));
+  if (verified->ok()) {
+    report.summary_line("  audit log: {} records, hash chain verified, head {}:{}…\n",
+                        verified->records, verified->head.position,
+                        verified->head.hash.substr(0, 16));
+  } else {
+    report.summary_line("  audit log: BROKEN at position {} ({}): {}\n",
+                        verified->failure->position, to_string(verified->failure->fault),
+                        verified->failure->message);
+  }
+  auto consumers = list_consumers(store);
+  if (!consumers) return std::unexpected(std::move(consumers.error()));
+  std::string line;
+  for (const ConsumerStatus& status : *consumers) {
+    if (!line.empty()) line += ", ";
+    line += fmt::format("{} at {} (lag {}", status.name, status.checkpoint, status.lag);
+    if (status.parked > 0) line += fmt::format(", {} parked", status.parked);
+    line += ")";
+  }
+  report.summary_line("  consumers: {}\n", line);
+
+  const std::string program = shell_word(options.program);
+  const std::string flag =
+      fmt::format("{} {}", options.store_location.starts_with("postgres") ? "--store" : "--db",
+                  shell_word(options.store_location));
+  report.summary_line("\nLook at the history (each run adds a day):\n");
+  for (std::string_view command : {"events list --newest-first --limit 20", "audit list",
+                                   "audit verify", "consumers", "parked list"}) {
+    report.summary_line("  {} {} {}\n", program, command, flag);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::expected<void, Error> run_demo(const DemoOptions& options, std::FILE* out) {
@@ -1053,6 +1217,13 @@ std::expected<void, Error> run_demo(const DemoOptions& options, std::FILE* out) 
   Database db;
   Leaderboard leaderboard;
   std::map<std::string_view, std::uint64_t> counts;
+
+  std::optional<History> history;
+  if (!options.store_location.empty()) {
+    auto opened = open_history(options.store_location, catalog);
+    if (!opened) return std::unexpected(std::move(opened.error()));
+    history = std::move(*opened);
+  }
 
   // Declared after the state its handlers use, so that it is destroyed (and drained) first.
   EventBus bus(EventBusOptions{.name = "demo", .timing = HandlerTiming::every_call});
@@ -1092,13 +1263,18 @@ std::expected<void, Error> run_demo(const DemoOptions& options, std::FILE* out) 
       "leaderboard and discord-role-sync (LOW). Each event prints its audit line first; the\n"
       "indented lines under it come from the lower-priority handlers.\n");
 
-  Platform platform(bus, db, dice, clock);
+  EventSink sink(bus, history ? history->store.get() : nullptr);
+  Platform platform(sink, db, dice, clock);
   const auto day = live_the_day(platform, report);
+  if (sink.failure()) return std::unexpected(*sink.failure());
   if (!day) return std::unexpected(day.error());
 
   print_event_counts(catalog, counts, report);
   print_leaderboard(leaderboard, day->async_tournament, db, report);
   print_stats(bus, report);
+  if (history) {
+    if (auto finished = finish_history(*history, options, report); !finished) return finished;
+  }
 
   std::string missing;
   for (const EventType* type : catalog.types()) {

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "demo.hpp"
 #include "herald/domain/catalog.hpp"
 #include "herald/error.hpp"
+#include "store_commands.hpp"
 
 namespace {
 
@@ -55,9 +57,14 @@ std::string check_seed(const std::string& text) {
 int parse_failure(CLI::App& app, const CLI::ParseError& error) {
   // --help and --version arrive as "errors" whose exit code is 0; CLI11 prints them itself.
   if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
+  // The deepest command parsed: "herald events list".
   std::string command = "herald";
+  const CLI::App* deepest = &app;
+  while (!deepest->get_subcommands().empty()) {
+    deepest = deepest->get_subcommands().front();
+    command += " " + deepest->get_name();
+  }
   const auto parsed = app.get_subcommands();
-  if (!parsed.empty()) command += " " + parsed.front()->get_name();
   const auto* extras = dynamic_cast<const CLI::ExtrasError*>(&error);
   const std::vector<std::string> remaining = app.remaining();
   if (extras != nullptr && parsed.empty() && !remaining.empty()) {
@@ -69,7 +76,28 @@ int parse_failure(CLI::App& app, const CLI::ParseError& error) {
     }
     return usage_error(
         command,
-        fmt::format("unknown command '{}'; the commands are demo, catalog and schema", first));
+        fmt::format("unknown command '{}'; the commands are demo, catalog, schema, events, audit, "
+                    "consumers, replay and parked",
+                    first));
+  }
+  // A group of commands ("herald events") named without one of its commands, or with a wrong one.
+  const std::vector<const CLI::App*> group =
+      deepest->get_subcommands([](const CLI::App*) { return true; });
+  if (deepest != &app && !group.empty()) {
+    std::string names;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      if (i > 0) names += i + 1 == group.size() ? " or " : ", ";
+      names += group[i]->get_name();
+    }
+    // Only a first word that is not an option can be a command; later ones may be option values.
+    const std::vector<std::string> left = deepest->remaining();
+    if (!left.empty() && !left.front().starts_with('-')) {
+      return usage_error(command,
+                         fmt::format("unknown command '{}'; expected {}", left.front(), names));
+    }
+    if (dynamic_cast<const CLI::RequiredError*>(&error) != nullptr) {
+      return usage_error(command, fmt::format("expected a command: {}", names));
+    }
   }
   return usage_error(command, error.what());
 }
@@ -78,14 +106,17 @@ int parse_failure(CLI::App& app, const CLI::ParseError& error) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "herald: typed domain events for a tournament platform, dispatched by priority.\n"
-      "Run 'herald demo' to watch a simulated day on the platform go through an event bus.",
+      "herald: typed domain events for a tournament platform, dispatched by priority, stored\n"
+      "durably and audited. Run 'herald demo' to watch a simulated day on the platform go through\n"
+      "an event bus; 'herald demo --db herald.db' also records it, for 'herald events' and\n"
+      "'herald audit' to show.",
       "herald"};
   app.set_version_flag("--version", fmt::format("herald {}", herald_version),
                        "Print the version and exit");
   app.require_subcommand(0, 1);
   app.footer(
-      "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n"
+      "Exit status: 0 on success, 1 on failure (including an event, consumer or position the\n"
+      "store does not have), 2 on a usage error.\n"
       "Run 'herald COMMAND --help' for the options of one command.");
 
   herald::server::DemoOptions demo_options;
@@ -98,7 +129,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   demo->add_flag("-q,--quiet", demo_options.quiet,
                  "Print only the end-of-day summary and stats, not a line per event");
-  demo->footer("Example: herald demo --seed 7");
+  herald::server::StoreFlags demo_store;
+  herald::server::add_store_flags(
+      *demo, demo_store,
+      "Record the day in this SQLite file (created if missing; each run adds to it) and run the "
+      "audit log on it; without --db or --store the day stays in memory");
+  demo->footer("Example: herald demo --seed 7 --db herald.db");
 
   herald::server::CatalogOptions catalog_options;
   CLI::App* catalog = app.add_subcommand(
@@ -113,6 +149,8 @@ int main(int argc, char** argv) {
                      "Event type name, e.g. UserCreatedEvent; omit it for the whole catalog");
   schema->footer("Example: herald schema UserCreatedEvent");
 
+  herald::server::StoreCommands store_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -121,8 +159,13 @@ int main(int argc, char** argv) {
 
   try {
     if (demo->parsed()) {
+      auto location = herald::server::resolve_store_location(demo_store, false, "");
+      if (!location) return usage_error("herald demo", location.error().message);
+      demo_options.store_location = *location;
+      demo_options.program = argc > 0 ? argv[0] : "herald";
       return report("herald demo", herald::server::run_demo(demo_options, stdout));
     }
+    if (store_commands.parsed()) return store_commands.run(stdout);
     if (catalog->parsed()) {
       return report("herald catalog",
                     herald::server::print_catalog(herald::domain::platform_catalog(),

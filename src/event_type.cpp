@@ -1,9 +1,9 @@
 #include "herald/event_type.hpp"
 
 #include <atomic>
+#include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cmath>
-#include <boost/json/serialize.hpp>
 #include <string>
 
 #include "herald/event_ref.hpp"
@@ -137,8 +137,8 @@ std::optional<Error> check_envelope(const boost::json::object& wire, const Event
       // a JSON string (without the quotes) so control characters cannot break a log line.
       std::string name = quote_for_message(key, 64);
       const bool cut = name.ends_with("…");
-      name = name.substr(1, name.size() - (cut ? std::string("…").size() : 0) - 2) +
-             (cut ? "…" : "");
+      name =
+          name.substr(1, name.size() - (cut ? std::string("…").size() : 0) - 2) + (cut ? "…" : "");
       return Error::for_field(ErrorCode::invalid_argument, name,
                               "unknown field for " + std::string(type.name()));
     }

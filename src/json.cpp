@@ -55,13 +55,9 @@ class ValidatingHandler {
   bool on_string_part(boost::json::string_view, std::size_t, boost::system::error_code&) {
     return true;
   }
-  bool on_string(boost::json::string_view, std::size_t, boost::system::error_code&) {
-    return true;
-  }
+  bool on_string(boost::json::string_view, std::size_t, boost::system::error_code&) { return true; }
   bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
-  bool on_int64(std::int64_t, boost::json::string_view, boost::system::error_code&) {
-    return true;
-  }
+  bool on_int64(std::int64_t, boost::json::string_view, boost::system::error_code&) { return true; }
   bool on_uint64(std::uint64_t, boost::json::string_view, boost::system::error_code&) {
     return true;
   }
@@ -142,10 +138,10 @@ std::expected<boost::json::value, Error> parse_json(std::string_view text) {
     const std::size_t consumed = checker.write_some(false, text.data(), text.size(), ec);
     if (ec) {
       if (ec == boost::json::error::too_deep) {
-        return std::unexpected(Error{ErrorCode::too_large,
-                                     "JSON nested deeper than " +
-                                         std::to_string(max_event_json_depth) + " levels",
-                                     {}});
+        return std::unexpected(
+            Error{ErrorCode::too_large,
+                  "JSON nested deeper than " + std::to_string(max_event_json_depth) + " levels",
+                  {}});
       }
       if (ec == boost::json::error::incomplete) {
         return std::unexpected(
@@ -154,10 +150,10 @@ std::expected<boost::json::value, Error> parse_json(std::string_view text) {
       const std::string& problem = checker.handler().problem;
       if (problem.empty()) {
         if (const std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
-          return std::unexpected(Error{ErrorCode::invalid_argument,
-                                       "invalid JSON at byte " + std::to_string(bad) +
-                                           ": invalid UTF-8",
-                                       {}});
+          return std::unexpected(
+              Error{ErrorCode::invalid_argument,
+                    "invalid JSON at byte " + std::to_string(bad) + ": invalid UTF-8",
+                    {}});
         }
       }
       return std::unexpected(Error{ErrorCode::invalid_argument,
@@ -195,9 +191,9 @@ std::expected<EventPtr, Error> decode_event(const boost::json::object& wire,
   const std::string_view name = it->value().get_string();
   const EventType* type = catalog.find(name);
   if (type == nullptr) {
-    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "event_type",
-                                            "unknown event type " +
-                                                detail::quote_for_message(name, 64)));
+    return std::unexpected(
+        Error::for_field(ErrorCode::invalid_argument, "event_type",
+                         "unknown event type " + detail::quote_for_message(name, 64)));
   }
   return type->decode(wire);
 }
@@ -206,10 +202,10 @@ std::expected<EventPtr, Error> decode_event(std::string_view json, const EventCa
   auto value = parse_json(json);
   if (!value) return std::unexpected(std::move(value.error()));
   if (!value->is_object()) {
-    return std::unexpected(Error{ErrorCode::invalid_argument,
-                                 "expected a JSON object for an event, got " +
-                                     detail::describe_json_value(*value),
-                                 {}});
+    return std::unexpected(
+        Error{ErrorCode::invalid_argument,
+              "expected a JSON object for an event, got " + detail::describe_json_value(*value),
+              {}});
   }
   return decode_event(value->get_object(), catalog);
 }

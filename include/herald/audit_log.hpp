@@ -6,6 +6,7 @@
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -45,8 +46,9 @@ std::string canonical_json(const boost::json::value& value);
 /// The audit consumer's default name (its checkpoint in the store).
 inline constexpr std::string_view audit_consumer_name = "audit";
 
-/// Writes one audit record per event through `EventStore::append_audit`: maps the event, chains
-/// it to `audit_head()` and stores it in the same transaction as the consumer's checkpoint. An
+/// Writes one audit record per event: maps the event, chains it to the audit head and stores it
+/// in the same transaction as the consumer's checkpoint, one event at a time
+/// (`EventStore::append_audit`) or a run of events at once (`EventStore::append_audit_batch`). An
 /// event already audited (a replay, a redelivery after a crash) writes nothing. Thread-safe to
 /// call from one consumer; the store serializes writers.
 class AuditWriter {
@@ -55,8 +57,17 @@ class AuditWriter {
   /// record.
   AuditWriter(EventStore& store, AuditMapping mapping, std::string consumer_name);
 
-  /// Audits `event`; returns true when a record was written, false when it existed.
+  /// Audits `event`, chained to `audit_head()`; returns true when a record was written, false
+  /// when it existed. Errors: the store's; `conflict` when the event is at or below the head
+  /// without a record, or another writer moved the head meanwhile.
   std::expected<bool, Error> write(const StoredEvent& event);
+  /// Audits `events` (consecutive store events in position order) in one transaction: reads
+  /// `audit_head()` once, builds the records of the events above it in memory as a chain (each
+  /// record's `prev_hash` the hash of the one before it) and writes them with
+  /// `append_audit_batch`, which skips the events already audited and moves the checkpoint to the
+  /// last event. Returns how many records were written. Errors as `write`'s; on an error nothing
+  /// was written.
+  std::expected<std::size_t, Error> write_batch(std::span<const StoredEvent> events);
   /// The record `write` would store for `event` after `head` (hashes included).
   AuditRecord record_for(const StoredEvent& event, const AuditChainHead& head) const;
 
@@ -66,7 +77,9 @@ class AuditWriter {
   std::string consumer_name_;
 };
 
-/// The durable consumer that keeps the audit log: an `AuditWriter` behind a `DurableConsumer`.
+/// The durable consumer that keeps the audit log: an `AuditWriter` behind a `DurableConsumer`,
+/// which writes each batch it reads (`options.batch_size` events) in one transaction
+/// (`AuditWriter::write_batch`), and falls back to one event at a time when that fails.
 /// `options.name` defaults to `audit_consumer_name`. It never parks (`max_attempts` is forced to
 /// 0): a record missing from the chain could not be added later in position order, so a failing
 /// write is retried with backoff until it succeeds.

@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -36,6 +37,15 @@ struct Delivery {
 using ConsumerHandler =
     std::function<std::expected<void, Error>(const StoredEvent&, const Delivery&)>;
 
+/// A consumer's batch handler: handles consecutive events at once, in position order, each with
+/// its delivery (`deliveries[i]` is `events[i]`'s), all or none: success means every event was
+/// handled, an error that none was. An optional fast path beside the per-event handler, for a
+/// handler that can do a batch's work in one go (the audit log writes it in one transaction). When
+/// it fails, the consumer hands the same events to the per-event handler one at a time, whose
+/// retries and parking decide what happens to a failing event. An exception counts as an error.
+using ConsumerBatchHandler = std::function<std::expected<void, Error>(
+    std::span<const StoredEvent> events, std::span<const Delivery> deliveries)>;
+
 /// Configuration of a `DurableConsumer`.
 struct ConsumerOptions {
   /// The checkpoint's name in the store; unique per consumer, stable across restarts. Must not
@@ -53,7 +63,7 @@ struct ConsumerOptions {
   /// The longest a caught-up consumer blocks in `EventStore::wait_for` before it looks again.
   /// Appends in this process (and, on PostgreSQL, by any process) wake it at once; appends by
   /// another process to a SQLite file are seen within `StoreOptions::sqlite_poll_interval`.
-  /// `stop()` may take this long.
+  /// `stop()` wakes it at once (`EventStore::wake_waiters`).
   std::chrono::milliseconds poll_timeout{250};
 
   /// Called after a failed handler call that will be retried, with the attempt that failed and the
@@ -121,7 +131,8 @@ std::expected<std::int64_t, Error> position_before_time(EventStore& store, Times
 /// delivers again at most the events since the last save. A failing event is retried with
 /// exponential backoff (`backoff_base`, doubling, capped at `backoff_max`) until
 /// `max_attempts` calls failed, then parked with its error and attempt count, and the consumer
-/// goes on. See docs/consumers.md.
+/// goes on. With a batch handler, each batch read goes to it first, and to the handler event by
+/// event only when it fails. See docs/consumers.md.
 ///
 /// The consumer runs either on its own thread (`start`/`stop`) or in the caller's thread
 /// (`run_once`, `catch_up`, `run_until`); one loop at a time (another call returns `conflict`).
@@ -131,6 +142,10 @@ class DurableConsumer {
  public:
   /// Builds a stopped consumer; nothing is read until it runs. `options.name` must be set.
   DurableConsumer(EventStore& store, ConsumerOptions options, ConsumerHandler handler);
+  /// Builds a stopped consumer that hands each batch it reads (up to `options.batch_size` events)
+  /// to `batch_handler` first, and to `handler` event by event when that fails.
+  DurableConsumer(EventStore& store, ConsumerOptions options, ConsumerHandler handler,
+                  ConsumerBatchHandler batch_handler);
   /// Stops the thread if running (saving the checkpoint).
   ~DurableConsumer();
   DurableConsumer(const DurableConsumer&) = delete;
@@ -141,9 +156,10 @@ class DurableConsumer {
 
   /// Starts following the store on a thread of its own. Errors: `conflict` when already running.
   std::expected<void, Error> start();
-  /// Asks the loop to stop and waits for it: the event in hand finishes (a retry wait is cut
-  /// short and the event stays unhandled), the checkpoint is saved. Returns within
-  /// `poll_timeout` plus the running handler call. Idempotent.
+  /// Asks the loop to stop and waits for it: the event in hand finishes (a retry wait and a wait
+  /// for new events are cut short; an event waiting for its retry stays unhandled), the checkpoint
+  /// is saved. Returns once the running handler call (or store call) has finished, whatever
+  /// `poll_timeout` is. Idempotent.
   void stop();
   /// True while a loop runs: the thread, or `run_once`/`catch_up`/`run_until` in some thread.
   bool running() const noexcept;
@@ -154,7 +170,8 @@ class DurableConsumer {
   /// Runs batches until the consumer has caught up with the head; returns the events handled.
   std::expected<std::size_t, Error> catch_up();
   /// Follows the store in this thread (catching up, then waiting for appends) until `done()`
-  /// returns true (checked after each event and each wait) or `stop()` is called.
+  /// returns true (checked after each event, or each batch given to a batch handler, and after
+  /// each wait) or `stop()` is called.
   std::expected<void, Error> run_until(const std::function<bool()>& done);
 
   /// Waits until the checkpoint reaches `position` (handled or parked) or `timeout` passes;
@@ -193,7 +210,10 @@ class DurableConsumer {
   void leave_loop() noexcept;
   std::expected<std::size_t, Error> step(bool wait, const std::function<bool()>* done);
   std::expected<Outcome, Error> deliver(const StoredEvent& event, std::uint64_t generation);
+  bool deliver_batch(std::span<const StoredEvent> events, std::uint64_t generation);
   std::expected<void, Error> invoke(const StoredEvent& event, const Delivery& delivery);
+  std::expected<void, Error> invoke_batch(std::span<const StoredEvent> events,
+                                          std::span<const Delivery> deliveries);
   std::expected<void, Error> sync_from_store_locked();
   std::expected<void, Error> save_locked();
   void advance(std::int64_t position, std::uint64_t generation);
@@ -204,6 +224,7 @@ class DurableConsumer {
   EventStore& store_;
   ConsumerOptions options_;
   ConsumerHandler handler_;
+  ConsumerBatchHandler batch_handler_;
   std::string mark_name_;
 
   // Serializes handler calls with resets and parked retries.
@@ -219,6 +240,9 @@ class DurableConsumer {
   std::uint64_t generation_ = 0;
   bool in_loop_ = false;
   bool stop_requested_ = false;
+  // True while the loop is blocked (or about to block) in EventStore::wait_for, which stop()
+  // then interrupts.
+  bool waiting_for_appends_ = false;
   std::thread thread_;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <memory>
@@ -118,11 +119,17 @@ class EventStore {
   virtual std::expected<std::int64_t, Error> count(const EventFilter& filter = {}) = 0;
   /// The highest visible position (0 when empty).
   virtual std::expected<std::int64_t, Error> head() = 0;
-  /// Blocks until an event with position > `after` is visible or `timeout` passes; returns the
-  /// head. Wakes at once for appends through this object; on PostgreSQL also for appends by
-  /// other processes (LISTEN/NOTIFY).
+  /// Blocks until an event with position > `after` is visible, `timeout` passes or
+  /// `wake_waiters()` is called; returns the head. Wakes at once for appends through this object;
+  /// on PostgreSQL also for appends by other processes (LISTEN/NOTIFY).
   virtual std::expected<std::int64_t, Error> wait_for(std::int64_t after,
                                                       std::chrono::milliseconds timeout) = 0;
+  /// Makes every `wait_for` in progress on this object return at once (with the head, whether or
+  /// not it moved), so that a thread waiting for appends can be stopped without waiting out its
+  /// timeout. A `wait_for` that begins after the call is not affected, so a caller that stops a
+  /// waiting thread calls it until the thread has left `wait_for` (see `DurableConsumer::stop`).
+  /// Other waiters of this object return early too and simply wait again.
+  virtual void wake_waiters() noexcept = 0;
 
   // --- consumer checkpoints and parked events ---
 
@@ -149,6 +156,18 @@ class EventStore {
   /// above the head's, or its `prev_hash` is not the head's hash: another writer moved the chain).
   virtual std::expected<bool, Error> append_audit(const AuditRecord& record,
                                                   const std::string& consumer) = 0;
+  /// Appends a run of audit records in one transaction and moves `consumer`'s checkpoint to the
+  /// last record's position in it; returns how many records were written. `records` are in
+  /// increasing position order. A record whose `event_id` is already in the log is skipped
+  /// without looking at its contents (a replay, a redelivery after a crash); the others must form
+  /// a chain after the head: the first of them extends the head (position above the head's,
+  /// `prev_hash` the head's hash), each further one the record written before it. The checkpoint
+  /// moves also when every record was skipped, so a replay advances. Errors: `invalid_argument`
+  /// for an empty `consumer`, a position below 1 or positions out of order (naming the record);
+  /// `conflict`, naming the first record that does not extend the chain, when another writer moved
+  /// the chain or a record for an event at or below the head is missing; nothing is written then.
+  virtual std::expected<std::size_t, Error> append_audit_batch(std::span<const AuditRecord> records,
+                                                               const std::string& consumer) = 0;
   /// The last audit record's position and hash (position 0 and the genesis hash when empty).
   virtual std::expected<AuditChainHead, Error> audit_head() = 0;
   virtual std::expected<AuditPage, Error> query_audit(const AuditQuery& query) = 0;

@@ -35,11 +35,13 @@ namespace herald {
 /// under REPEATABLE READ or SERIALIZABLE, an id another transaction stored meanwhile fails the
 /// append with a serialization error, which a retry of the whole transaction resolves.
 ///
-/// Errors: an event too large or of a type `options.catalog` lacks (nothing was sent to the
-/// server, the transaction is intact); no herald schema (`not_found`) or another schema version
-/// (`conflict`); a lost connection (`unavailable`); anything else the server refused (`io`).
-/// After a server-side error the transaction is aborted: roll it back. Not thread-safe beyond
-/// libpqxx: use it from the thread that owns the transaction.
+/// Errors: an event too large or of a type `options.catalog` lacks, or a `tx` that is not a
+/// transaction block (`invalid_argument`: a pqxx::nontransaction, under which the append lock
+/// would not last until the commit); in these cases nothing was sent to the server and the
+/// transaction is intact. No herald schema (`not_found`) or another schema version (`conflict`);
+/// a lost connection (`unavailable`); anything else the server refused (`io`). After a
+/// server-side error the transaction is aborted: roll it back. Not thread-safe beyond libpqxx:
+/// use it from the thread that owns the transaction.
 std::expected<AppendResult, Error> append_in_transaction(pqxx::transaction_base& tx, EventRef event,
                                                          const OutboxOptions& options = {});
 

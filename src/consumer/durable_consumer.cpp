@@ -2,13 +2,19 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <utility>
+#include <vector>
 
 namespace herald {
 
 namespace {
+
+// How long stop() waits for the loop to leave EventStore::wait_for before it wakes the store's
+// waiters again: a wake that lands just before the loop enters wait_for is missed.
+constexpr std::chrono::milliseconds stop_wake_interval{10};
 
 std::string mark_name(std::string_view consumer) {
   std::string name(consumer);
@@ -110,7 +116,14 @@ std::expected<std::int64_t, Error> position_before_time(EventStore& store, Times
 
 DurableConsumer::DurableConsumer(EventStore& store, ConsumerOptions options,
                                  ConsumerHandler handler)
-    : store_(store), options_(std::move(options)), handler_(std::move(handler)) {
+    : DurableConsumer(store, std::move(options), std::move(handler), ConsumerBatchHandler{}) {}
+
+DurableConsumer::DurableConsumer(EventStore& store, ConsumerOptions options,
+                                 ConsumerHandler handler, ConsumerBatchHandler batch_handler)
+    : store_(store),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      batch_handler_(std::move(batch_handler)) {
   assert(!options_.name.empty() && "a durable consumer needs a name for its checkpoint");
   assert(!is_replay_mark(options_.name) && "a consumer name must not end in the replay suffix");
   assert(options_.batch_size > 0);
@@ -168,6 +181,16 @@ void DurableConsumer::stop() {
     std::unique_lock lock(mutex_);
     stop_requested_ = true;
     changed_.notify_all();
+    // A loop blocked in the store's wait_for would sleep out its poll_timeout. The loop sets the
+    // flag under this mutex after it last looked at stop_requested_, so it is seen here; but the
+    // wake can still land before the loop is inside wait_for, where it would be lost, so it is
+    // repeated until the loop has left the wait.
+    while (waiting_for_appends_) {
+      lock.unlock();
+      store_.wake_waiters();
+      lock.lock();
+      changed_.wait_for(lock, stop_wake_interval, [&] { return !waiting_for_appends_; });
+    }
     changed_.wait(lock, [&] { return !in_loop_; });
     thread = std::move(thread_);
   }
@@ -262,29 +285,43 @@ std::expected<std::size_t, Error> DurableConsumer::step(bool wait,
   if (events->empty()) {
     if (wait) {
       if (options_.on_idle) options_.on_idle(from);
-      if (auto head = store_.wait_for(from, options_.poll_timeout); !head) {
-        return std::unexpected(std::move(head.error()));
+      {
+        std::lock_guard lock(mutex_);
+        if (stop_requested_ || generation_ != generation) return 0;
+        waiting_for_appends_ = true;
       }
+      auto head = store_.wait_for(from, options_.poll_timeout);
+      {
+        std::lock_guard lock(mutex_);
+        waiting_for_appends_ = false;
+        changed_.notify_all();
+      }
+      if (!head) return std::unexpected(std::move(head.error()));
     }
     return 0;
   }
 
   std::size_t handled = 0;
   std::expected<void, Error> failure;
-  for (const StoredEvent& event : *events) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stop_requested_ || generation_ != generation) break;
+  if (batch_handler_ && deliver_batch(*events, generation)) {
+    advance(events->back().position, generation);
+    handled = events->size();
+  } else {
+    for (const StoredEvent& event : *events) {
+      {
+        std::lock_guard lock(mutex_);
+        if (stop_requested_ || generation_ != generation) break;
+      }
+      auto outcome = deliver(event, generation);
+      if (!outcome) {
+        failure = std::unexpected(std::move(outcome.error()));
+        break;
+      }
+      if (*outcome == Outcome::interrupted) break;
+      advance(event.position, generation);
+      ++handled;
+      if (done != nullptr && (*done)()) break;
     }
-    auto outcome = deliver(event, generation);
-    if (!outcome) {
-      failure = std::unexpected(std::move(outcome.error()));
-      break;
-    }
-    if (*outcome == Outcome::interrupted) break;
-    advance(event.position, generation);
-    ++handled;
-    if (done != nullptr && (*done)()) break;
   }
 
   std::lock_guard lock(mutex_);
@@ -340,6 +377,37 @@ std::expected<DurableConsumer::Outcome, Error> DurableConsumer::deliver(const St
       }
     }
     if (!interruptible_wait(delay, generation)) return Outcome::interrupted;
+  }
+}
+
+bool DurableConsumer::deliver_batch(std::span<const StoredEvent> events, std::uint64_t generation) {
+  // The same handler lock and checks as deliver(): a reset must not slip in between.
+  std::lock_guard handler_lock(handler_mutex_);
+  std::vector<Delivery> deliveries;
+  deliveries.reserve(events.size());
+  {
+    std::lock_guard lock(mutex_);
+    if (generation_ != generation || stop_requested_) return false;
+    for (const StoredEvent& event : events) {
+      deliveries.push_back(Delivery{.replay = event.position <= replay_until_, .attempt = 1});
+    }
+  }
+  // A failed batch is not reported here: the events go to the per-event handler next, whose
+  // failures take the usual path (on_retry, backoff, parking).
+  return invoke_batch(events, deliveries).has_value();
+}
+
+std::expected<void, Error> DurableConsumer::invoke_batch(std::span<const StoredEvent> events,
+                                                         std::span<const Delivery> deliveries) {
+  try {
+    return batch_handler_(events, deliveries);
+  } catch (const std::exception& e) {
+    return std::unexpected(
+        Error{ErrorCode::internal, std::string("batch handler threw: ") + e.what(), {}});
+  } catch (...) {
+    return std::unexpected(Error{ErrorCode::internal,
+                                 "batch handler threw an exception not derived from std::exception",
+                                 {}});
   }
 }
 

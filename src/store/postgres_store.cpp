@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "herald/json.hpp"
+#include "store/audit_batch.hpp"
 #include "store/group_commit.hpp"
 
 namespace herald::detail {
@@ -36,7 +37,8 @@ constexpr std::int64_t migrate_lock_key = 0x6865'7261'6C64'0003;
 // Appends NOTIFY this channel when they commit; every store LISTENs on it.
 constexpr const char* events_channel = "herald_events";
 
-// Rows per INSERT statement: 10 parameters each stays far below PostgreSQL's 65535.
+// Rows per INSERT statement: with 10 parameters per event and 12 per audit record this stays
+// far below PostgreSQL's 65535 parameters per statement.
 constexpr std::size_t insert_chunk_rows = 500;
 
 // Event ids per existence lookup, for the same reason.
@@ -476,6 +478,11 @@ class PostgresStore final : public EventStore {
   std::expected<std::int64_t, Error> wait_for(std::int64_t after,
                                               std::chrono::milliseconds timeout) override {
     const auto deadline = Clock::now() + timeout;
+    std::uint64_t interrupts_seen;
+    {
+      std::lock_guard lock(wake_mutex_);
+      interrupts_seen = interrupts_;
+    }
     for (;;) {
       std::uint64_t seen;
       {
@@ -487,18 +494,27 @@ class PostgresStore final : public EventStore {
       auto current = head();
       if (!current || *current > after) return current;
       std::unique_lock lock(wake_mutex_);
-      const auto changed = [&] { return generation_ != seen || stopping_; };
+      const auto interrupted = [&] { return stopping_ || interrupts_ != interrupts_seen; };
+      const auto changed = [&] { return generation_ != seen || interrupted(); };
       if (listening_) {
         wake_cv_.wait_until(lock, deadline, changed);
       } else {
         wake_cv_.wait_until(lock, std::min(deadline, Clock::now() + wait_poll_without_listener),
                             changed);
       }
-      if (stopping_ || Clock::now() >= deadline) {
+      if (interrupted() || Clock::now() >= deadline) {
         lock.unlock();
         return head();
       }
     }
+  }
+
+  void wake_waiters() noexcept override {
+    {
+      std::lock_guard lock(wake_mutex_);
+      ++interrupts_;
+    }
+    wake_cv_.notify_all();
   }
 
   // --- checkpoints and parked events ---
@@ -668,16 +684,7 @@ class PostgresStore final : public EventStore {
                       {}});
           }
           SqlParams params;
-          const std::string values =
-              params.add(record.position) + ", " + params.add(record.event_id.to_string()) +
-              "::uuid, " + params.add(format_timestamp(record.occurred_at)) + "::timestamptz, " +
-              params.add(format_timestamp(record.recorded_at)) + "::timestamptz, " +
-              params.add(text_or_null(record.actor)) + "::bigint, " +
-              params.add(text_or_null(record.organization_id)) + "::bigint, " +
-              params.add(record.action) + ", " + params.add(record.entity_type) + ", " +
-              params.add(record.entity_id) + ", " +
-              params.add(boost::json::serialize(record.details)) + "::json, " +
-              params.add(record.prev_hash) + ", " + params.add(record.hash);
+          const std::string values = audit_values(record, params);
           params.exec(
               tx,
               "INSERT INTO herald_audit_records (position, event_id, occurred_at, recorded_at, "
@@ -687,6 +694,68 @@ class PostgresStore final : public EventStore {
           upsert_checkpoint(tx, consumer, record.position);
           tx.commit();
           return true;
+        });
+  }
+
+  std::expected<std::size_t, Error> append_audit_batch(std::span<const AuditRecord> records,
+                                                       const std::string& consumer) override {
+    if (auto valid = check_audit_batch(records, consumer); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    if (records.empty()) return std::size_t{0};
+    return with_connection<std::size_t>(
+        "append the audit records of positions " + std::to_string(records.front().position) +
+            " to " + std::to_string(records.back().position),
+        [&](pqxx::connection& conn) -> std::expected<std::size_t, Error> {
+          pqxx::work tx(conn);
+          // The same writer lock as append_audit: the records were chained to the head, which
+          // must not move before they are written.
+          tx.exec_params("SELECT pg_advisory_xact_lock($1)", audit_lock_key);
+          std::vector<bool> stored(records.size(), false);
+          for (std::size_t start = 0; start < records.size(); start += lookup_chunk_ids) {
+            const std::size_t end = std::min(records.size(), start + lookup_chunk_ids);
+            SqlParams params;
+            std::string sql = "SELECT event_id::text FROM herald_audit_records WHERE event_id IN (";
+            std::unordered_map<std::string, std::size_t> index_of;
+            for (std::size_t i = start; i < end; ++i) {
+              const std::string id = records[i].event_id.to_string();
+              if (i > start) sql += ", ";
+              sql += params.add(id) + "::uuid";
+              index_of.emplace(id, i);
+            }
+            sql += ")";
+            for (const auto& row : params.exec(tx, sql)) {
+              if (auto it = index_of.find(row[0].c_str()); it != index_of.end()) {
+                stored[it->second] = true;
+              }
+            }
+          }
+          const pqxx::result last = tx.exec(
+              "SELECT position, hash FROM herald_audit_records ORDER BY position DESC LIMIT 1");
+          const AuditChainHead head =
+              last.empty() ? AuditChainHead{}
+                           : AuditChainHead{.position = last[0][0].as<std::int64_t>(),
+                                            .hash = last[0][1].c_str()};
+          auto to_write = plan_audit_batch(records, stored, head);
+          if (!to_write) return std::unexpected(std::move(to_write.error()));
+          // A plain INSERT, not ON CONFLICT DO NOTHING: under the lock no herald writer can have
+          // added these ids since the lookup, and a row silently left out would cut the chain.
+          for (std::size_t start = 0; start < to_write->size(); start += insert_chunk_rows) {
+            const std::size_t end = std::min(to_write->size(), start + insert_chunk_rows);
+            SqlParams params;
+            std::string sql =
+                "INSERT INTO herald_audit_records (position, event_id, occurred_at, recorded_at, "
+                "actor, organization_id, action, entity_type, entity_id, details, prev_hash, "
+                "hash) VALUES ";
+            for (std::size_t k = start; k < end; ++k) {
+              if (k > start) sql += ", ";
+              sql += "(" + audit_values(records[(*to_write)[k]], params) + ")";
+            }
+            params.exec(tx, sql);
+          }
+          upsert_checkpoint(tx, consumer, records.back().position);
+          tx.commit();
+          return to_write->size();
         });
   }
 
@@ -749,6 +818,19 @@ class PostgresStore final : public EventStore {
   static std::optional<std::string> text_or_null(const std::optional<std::int64_t>& value) {
     if (!value) return std::nullopt;
     return std::to_string(*value);
+  }
+
+  // The twelve values of an audit record's row, in herald_audit_records' column order.
+  static std::string audit_values(const AuditRecord& record, SqlParams& params) {
+    return params.add(record.position) + ", " + params.add(record.event_id.to_string()) +
+           "::uuid, " + params.add(format_timestamp(record.occurred_at)) + "::timestamptz, " +
+           params.add(format_timestamp(record.recorded_at)) + "::timestamptz, " +
+           params.add(text_or_null(record.actor)) + "::bigint, " +
+           params.add(text_or_null(record.organization_id)) + "::bigint, " +
+           params.add(record.action) + ", " + params.add(record.entity_type) + ", " +
+           params.add(record.entity_id) + ", " +
+           params.add(boost::json::serialize(record.details)) + "::json, " +
+           params.add(record.prev_hash) + ", " + params.add(record.hash);
   }
 
   static std::expected<void, Error> check_consumer(const std::string& name, std::int64_t position) {
@@ -1057,6 +1139,8 @@ class PostgresStore final : public EventStore {
   std::mutex wake_mutex_;
   std::condition_variable wake_cv_;
   std::uint64_t generation_ = 0;
+  // Bumped by wake_waiters(): every wait_for that began before returns.
+  std::uint64_t interrupts_ = 0;
   bool listening_ = false;
   bool stopping_ = false;
   int stop_pipe_[2] = {-1, -1};
@@ -1155,6 +1239,17 @@ std::expected<std::vector<AppendResult>, Error> postgres_append_rows(
     Timestamp* recorded_at) {
   std::vector<AppendResult> results(rows.size());
   if (rows.empty()) return results;
+  // The append lock is transaction-scoped. Outside a transaction block (pqxx::nontransaction,
+  // autocommit) it would be released as soon as the statement that takes it ends, and every later
+  // statement would commit on its own: positions taken and committed with no lock held, which is
+  // exactly how a later position becomes visible before an earlier one.
+  if (dynamic_cast<const pqxx::dbtransaction*>(&tx) == nullptr) {
+    return std::unexpected(Error::for_field(
+        ErrorCode::invalid_argument, "tx",
+        "expected a transaction (pqxx::work, or another pqxx::dbtransaction), got one that "
+        "runs each statement on its own (autocommit), under which positions could become "
+        "visible out of order; nothing was written"));
+  }
   if (check_schema) {
     const pqxx::row meta = tx.exec1("SELECT to_regclass('herald_meta') IS NOT NULL");
     if (!meta[0].as<bool>()) {
@@ -1220,9 +1315,14 @@ std::expected<std::vector<AppendResult>, Error> postgres_append_rows(
   }
   if (fresh.empty()) return results;
 
-  // Take a block of positions and the recording time; NOTIFY is delivered at commit.
+  // Take a block of positions and the recording time; NOTIFY is delivered at commit. The block
+  // starts above every stored position, not merely at the sequence's next value: under the lock
+  // every earlier append has committed, so the highest stored position is final, and a sequence
+  // set back (a data-only restore, ALTER SEQUENCE ... RESTART, a stray setval) can then never hand
+  // out a position in a hole below what readers have already passed.
   const pqxx::row block = tx.exec_params1(
-      "SELECT setval('herald_position_seq', nextval('herald_position_seq') + $1 - 1), " +
+      "SELECT setval('herald_position_seq', greatest(nextval('herald_position_seq'), "
+      "(SELECT coalesce(max(position), 0) + 1 FROM herald_events)) + $1 - 1), " +
           micros_of("clock_timestamp()") + ", pg_notify($2, '')",
       static_cast<std::int64_t>(fresh.size()), events_channel);
   const std::int64_t first_position =

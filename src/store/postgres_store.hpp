@@ -53,10 +53,13 @@ std::expected<std::string, Error> encode_for_postgres(EventRef event, const Even
 PostgresEventRow postgres_row(EventRef event, std::string_view body);
 
 /// Appends `rows` in order inside `tx`: takes the transaction-scoped append lock (so commit
-/// order is position order), skips event ids already stored or repeated earlier in `rows`, and
-/// queues a NOTIFY on the events channel, delivered when `tx` commits. With `check_schema`, first
-/// checks that the database holds herald's current schema. Returns each row's result and sets
-/// `recorded_at` when given. Throws what libpqxx throws; on an error the transaction is unusable.
+/// order is position order), skips event ids already stored or repeated earlier in `rows`, takes
+/// positions above every stored one, and queues a NOTIFY on the events channel, delivered when
+/// `tx` commits. With `check_schema`, first checks that the database holds herald's current
+/// schema. Returns each row's result and sets `recorded_at` when given. Errors: `invalid_argument`
+/// when `tx` is not a transaction block (a pqxx::nontransaction, whose statements each commit on
+/// their own), before anything is sent. Throws what libpqxx throws; on an error from the server
+/// the transaction is unusable.
 std::expected<std::vector<AppendResult>, Error> postgres_append_rows(
     pqxx::transaction_base& tx, std::span<const PostgresEventRow* const> rows, bool check_schema,
     Timestamp* recorded_at = nullptr);

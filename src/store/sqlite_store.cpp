@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "herald/json.hpp"
+#include "store/audit_batch.hpp"
 #include "store/group_commit.hpp"
 
 namespace herald {
@@ -165,6 +166,11 @@ class Statement {
   }
 
   int step() { return sqlite3_step(stmt_); }
+  /// Makes the statement ready to run again with new bindings.
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
   std::int64_t int64(int column) { return sqlite3_column_int64(stmt_, column); }
   bool is_null(int column) { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::optional<std::int64_t> optional_int64(int column) {
@@ -264,6 +270,9 @@ struct AppendSignal {
   std::mutex mutex;
   std::condition_variable appended;
   std::uint64_t sequence = 0;
+  /// Bumped by the store's wake_waiters(): every wait_for that began before returns. Each store
+  /// has its own signal, so this wakes only that store's waiters.
+  std::uint64_t interrupts = 0;
 
   void bump() {
     {
@@ -787,20 +796,36 @@ class SqliteStoreImpl final : public SqliteStore {
     // `sqlite_poll_interval`.
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     const auto poll = std::max(options_.sqlite_poll_interval, std::chrono::milliseconds(1));
+    std::uint64_t interrupts_seen = 0;
+    {
+      std::lock_guard lock(signal_->mutex);
+      interrupts_seen = signal_->interrupts;
+    }
     for (;;) {
       std::uint64_t seen = 0;
       {
         std::lock_guard lock(signal_->mutex);
         seen = signal_->sequence;
+        if (signal_->interrupts != interrupts_seen) break;
       }
       auto current = head();
       if (!current || *current > after) return current;
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) return current;
       std::unique_lock lock(signal_->mutex);
-      signal_->appended.wait_until(lock, std::min(deadline, now + poll),
-                                   [&] { return signal_->sequence != seen; });
+      signal_->appended.wait_until(lock, std::min(deadline, now + poll), [&] {
+        return signal_->sequence != seen || signal_->interrupts != interrupts_seen;
+      });
     }
+    return head();
+  }
+
+  void wake_waiters() noexcept override {
+    {
+      std::lock_guard lock(signal_->mutex);
+      ++signal_->interrupts;
+    }
+    signal_->appended.notify_all();
   }
 
   // --- checkpoints and parked events ---
@@ -971,23 +996,9 @@ class SqliteStoreImpl final : public SqliteStore {
                     ") has hash " + chain_head->hash +
                     "; another writer moved the chain: recompute from audit_head()"));
           }
-          auto insert = writer_->prepare(
-              "INSERT INTO herald_audit_records (position, event_id, occurred_at, recorded_at, "
-              "actor, organization_id, action, entity_type, entity_id, details, prev_hash, hash) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+          auto insert = writer_->prepare(insert_audit_sql);
           if (!insert) return std::unexpected(std::move(insert.error()));
-          insert->bind(1, record.position);
-          insert->bind(2, std::string_view(event_id));
-          insert->bind(3, to_micros(record.occurred_at));
-          insert->bind(4, to_micros(record.recorded_at));
-          insert->bind(5, record.actor);
-          insert->bind(6, record.organization_id);
-          insert->bind(7, std::string_view(record.action));
-          insert->bind(8, std::string_view(record.entity_type));
-          insert->bind(9, record.entity_id);
-          insert->bind(10, std::string_view(details));
-          insert->bind(11, std::string_view(record.prev_hash));
-          insert->bind(12, std::string_view(record.hash));
+          bind_audit_record(*insert, record, event_id, details);
           if (const int rc = insert->step(); rc != SQLITE_DONE) {
             return std::unexpected(writer_->error(rc, "appending an audit record"));
           }
@@ -995,6 +1006,67 @@ class SqliteStoreImpl final : public SqliteStore {
             return std::unexpected(std::move(moved.error()));
           }
           return true;
+        });
+  }
+
+  std::expected<std::size_t, Error> append_audit_batch(std::span<const AuditRecord> records,
+                                                       const std::string& consumer) override {
+    if (auto valid = detail::check_audit_batch(records, consumer); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    if (records.empty()) return std::size_t{0};
+    // Encoded outside the write lock: the statements bind these without copying.
+    std::vector<std::string> event_ids;
+    std::vector<std::string> details;
+    event_ids.reserve(records.size());
+    details.reserve(records.size());
+    for (const AuditRecord& record : records) {
+      event_ids.push_back(record.event_id.to_string());
+      details.push_back(boost::json::serialize(record.details));
+    }
+    std::lock_guard lock(writer_mutex_);
+    return writer_->write_transaction(
+        "appending audit records", [&]() -> std::expected<std::size_t, Error> {
+          auto chain_head = audit_head_on(*writer_);
+          if (!chain_head) return std::unexpected(std::move(chain_head.error()));
+          auto insert = writer_->prepare(insert_new_audit_sql);
+          if (!insert) return std::unexpected(std::move(insert.error()));
+          auto exists = writer_->prepare("SELECT 1 FROM herald_audit_records WHERE event_id = ?1");
+          if (!exists) return std::unexpected(std::move(exists.error()));
+          // The same decisions as detail::plan_audit_batch, taken record by record: a record that
+          // extends the chain is inserted unless its event has a record (the INSERT's own unique
+          // check, so the common case costs no separate lookup); any other record must have one.
+          AuditChainHead chain = *chain_head;
+          std::size_t written = 0;
+          for (std::size_t i = 0; i < records.size(); ++i) {
+            const AuditRecord& record = records[i];
+            if (detail::extends_chain(record, chain)) {
+              // Nothing is stored above the head, so only the event_id can conflict.
+              bind_audit_record(*insert, record, event_ids[i], details[i]);
+              if (const int rc = insert->step(); rc != SQLITE_DONE) {
+                return std::unexpected(writer_->error(rc, "appending an audit record"));
+              }
+              insert->reset();
+              if (sqlite3_changes(writer_->db()) == 1) {
+                chain = AuditChainHead{.position = record.position, .hash = record.hash};
+                ++written;
+              }
+              continue;
+            }
+            exists->bind(1, std::string_view(event_ids[i]));
+            const int found = exists->step();
+            exists->reset();
+            if (found != SQLITE_ROW && found != SQLITE_DONE) {
+              return std::unexpected(writer_->error(found, "looking up an audit record"));
+            }
+            if (found == SQLITE_DONE) {
+              return std::unexpected(detail::audit_batch_conflict(record, i, chain, written > 0));
+            }
+          }
+          if (auto moved = upsert_checkpoint(consumer, records.back().position); !moved) {
+            return std::unexpected(std::move(moved.error()));
+          }
+          return written;
         });
   }
 
@@ -1143,6 +1215,32 @@ class SqliteStoreImpl final : public SqliteStore {
       results.push_back(*result);
     }
     return results;
+  }
+
+  static constexpr const char* insert_audit_sql =
+      "INSERT INTO herald_audit_records (position, event_id, occurred_at, recorded_at, actor, "
+      "organization_id, action, entity_type, entity_id, details, prev_hash, hash) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+  /// The same, inserting nothing when the event already has a record.
+  static inline const std::string insert_new_audit_sql =
+      std::string(insert_audit_sql) + " ON CONFLICT (event_id) DO NOTHING";
+
+  /// Binds `record` to `insert_audit_sql`; `event_id` and `details` are its encoded forms, and
+  /// they and `record` must outlive the statement's use.
+  static void bind_audit_record(Statement& insert, const AuditRecord& record,
+                                std::string_view event_id, std::string_view details) {
+    insert.bind(1, record.position);
+    insert.bind(2, event_id);
+    insert.bind(3, to_micros(record.occurred_at));
+    insert.bind(4, to_micros(record.recorded_at));
+    insert.bind(5, record.actor);
+    insert.bind(6, record.organization_id);
+    insert.bind(7, std::string_view(record.action));
+    insert.bind(8, std::string_view(record.entity_type));
+    insert.bind(9, record.entity_id);
+    insert.bind(10, details);
+    insert.bind(11, std::string_view(record.prev_hash));
+    insert.bind(12, std::string_view(record.hash));
   }
 
   std::expected<void, Error> upsert_checkpoint(const std::string& name, std::int64_t position) {

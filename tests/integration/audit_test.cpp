@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <pqxx/pqxx>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -441,6 +442,73 @@ TEST_P(AuditLog, WritesNothingTwiceOnReplayOrRedelivery) {
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_FALSE(*again);
   EXPECT_TRUE(verify().ok());
+}
+
+TEST_P(AuditLog, AfterAReplayWritesOnlyTheEventsOfABatchNotYetAudited) {
+  ASSERT_TRUE(store_);
+  const std::vector<EventPtr> events = varied_events();
+  for (std::size_t i = 0; i < 5; ++i) append(events[i]);
+  auto consumer = herald::make_audit_consumer(*store_, domain::audit_mapping());
+  ASSERT_TRUE(consumer->catch_up());
+  const std::vector<AuditRecord> before = chain();
+  ASSERT_EQ(before.size(), 5u);
+
+  for (std::size_t i = 5; i < events.size(); ++i) append(events[i]);
+  ASSERT_TRUE(consumer->reset_to(2));
+  // One batch holds events 3 to 10: 3 to 5 have records, 6 to 10 get theirs after record 5.
+  auto handled = consumer->catch_up();
+  ASSERT_TRUE(handled) << handled.error().message;
+  EXPECT_EQ(*handled, 8u);
+  const std::vector<AuditRecord> after = chain();
+  ASSERT_EQ(after.size(), 10u);
+  for (std::size_t i = 0; i < before.size(); ++i) EXPECT_EQ(after[i].hash, before[i].hash);
+  EXPECT_EQ(after[5].prev_hash, before[4].hash);
+  EXPECT_EQ(store_->load_checkpoint("audit")->position, 10);
+  const herald::AuditVerification result = verify();
+  EXPECT_TRUE(result.ok()) << result.failure->message;
+  EXPECT_EQ(result.records, 10);
+}
+
+TEST_P(AuditLog, WriterWritesABatchAsOneChainInOneCall) {
+  ASSERT_TRUE(store_);
+  for (const EventPtr& e : varied_events()) append(e);
+  const auto events = store_->read_forward(0, 100);
+  ASSERT_TRUE(events);
+  herald::AuditWriter writer(*store_, domain::audit_mapping(), "audit");
+  auto written = writer.write_batch(*events);
+  ASSERT_TRUE(written) << written.error().message;
+  EXPECT_EQ(*written, 10u);
+  const std::vector<AuditRecord> records = chain();
+  ASSERT_EQ(records.size(), 10u);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].position, (*events)[i].position);
+    EXPECT_EQ(records[i].prev_hash, i == 0 ? herald::genesis_hash : records[i - 1].hash);
+    EXPECT_EQ(records[i].hash, herald::audit_hash(records[i]));
+  }
+  EXPECT_EQ(store_->load_checkpoint("audit")->position, 10);
+  EXPECT_TRUE(verify().ok());
+}
+
+TEST_P(AuditLog, WriterBatchWithAnUnauditedEventBelowTheHeadWritesNothing) {
+  ASSERT_TRUE(store_);
+  for (const EventPtr& e : varied_events()) append(e);
+  const auto events = store_->read_forward(0, 100);
+  ASSERT_TRUE(events);
+  herald::AuditWriter writer(*store_, domain::audit_mapping(), "audit");
+  ASSERT_TRUE(writer.write_batch(std::span(*events).subspan(0, 2)));
+  ASSERT_TRUE(writer.write_batch(std::span(*events).subspan(3, 1)));  // event 3 left out
+  const std::vector<AuditRecord> before = chain();
+  ASSERT_EQ(positions_of(before), (std::vector<std::int64_t>{1, 2, 4}));
+
+  // Event 3 lies below the head (4) and has no record; event 5 would extend the chain.
+  const std::vector<herald::StoredEvent> batch{(*events)[2], (*events)[4]};
+  auto refused = writer.write_batch(batch);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, herald::ErrorCode::conflict);
+  EXPECT_NE(refused.error().message.find("position 3"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(positions_of(chain()), (std::vector<std::int64_t>{1, 2, 4}));
+  EXPECT_EQ(store_->load_checkpoint("audit")->position, 4);
 }
 
 TEST_P(AuditLog, FollowsNewEventsOnItsThread) {

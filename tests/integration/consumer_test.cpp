@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <pqxx/pqxx>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -756,6 +757,68 @@ TEST_P(DurableConsumer, StartsAndStopsItsThread) {
   ASSERT_TRUE(consumer.wait_for_checkpoint(5, 10s));
   consumer.stop();
   EXPECT_EQ(journal.positions(), (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+}
+
+TEST_P(DurableConsumer, StopReturnsAtOnceWhileItWaitsForAppendsWithALongPollTimeout) {
+  auto store = open(60s);  // SQLite's own re-read of the head cannot end the wait either
+  ASSERT_TRUE(store);
+  append_users(*store, 2);
+  Journal journal;
+  std::mutex mutex;
+  std::condition_variable idle_changed;
+  int idle = 0;
+  herald::DurableConsumer consumer(*store,
+                                   {.name = "stoppable",
+                                    .poll_timeout = 60s,
+                                    .on_idle =
+                                        [&](std::int64_t) {
+                                          std::lock_guard lock(mutex);
+                                          ++idle;
+                                          idle_changed.notify_all();
+                                        }},
+                                   recording(journal));
+  // Several rounds: stop() lands at different moments around the consumer entering its wait
+  // (on_idle runs just before it).
+  for (int round = 1; round <= 5; ++round) {
+    ASSERT_TRUE(consumer.start());
+    {
+      std::unique_lock lock(mutex);
+      ASSERT_TRUE(idle_changed.wait_for(lock, 10s, [&] { return idle >= round; }))
+          << "the consumer never caught up and waited";
+    }
+    const auto stopping = std::chrono::steady_clock::now();
+    consumer.stop();
+    const auto took = std::chrono::steady_clock::now() - stopping;
+    EXPECT_LT(took, 10s) << "round " << round << ": stop() waited for the poll timeout";
+    EXPECT_FALSE(consumer.running());
+  }
+  EXPECT_EQ(journal.positions(), (std::vector<std::int64_t>{1, 2}));
+  EXPECT_EQ(store->load_checkpoint("stoppable")->position, 2);
+}
+
+TEST_P(DurableConsumer, HandsEachBatchToTheBatchHandlerAndEventsOneByOneWhenItFails) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  append_users(*store, 7);
+  Journal singles;
+  std::vector<std::vector<std::int64_t>> batches;
+  herald::DurableConsumer consumer(
+      *store, {.name = "batched", .batch_size = 3}, recording(singles),
+      [&](std::span<const StoredEvent> events,
+          std::span<const Delivery> deliveries) -> std::expected<void, Error> {
+        EXPECT_EQ(events.size(), deliveries.size());
+        std::vector<std::int64_t> positions;
+        for (const StoredEvent& event : events) positions.push_back(event.position);
+        batches.push_back(positions);
+        if (positions.front() == 4) return std::unexpected(handler_error("batch refused"));
+        return {};
+      });
+  auto handled = consumer.catch_up();
+  ASSERT_TRUE(handled) << handled.error().message;
+  EXPECT_EQ(*handled, 7u);
+  EXPECT_EQ(batches, (std::vector<std::vector<std::int64_t>>{{1, 2, 3}, {4, 5, 6}, {7}}));
+  EXPECT_EQ(singles.positions(), (std::vector<std::int64_t>{4, 5, 6}));
+  EXPECT_EQ(store->load_checkpoint("batched")->position, 7);
 }
 
 // --- recorder ---------------------------------------------------------------------------------

@@ -510,6 +510,125 @@ TEST_F(PostgresStore, ALaterPositionIsNotVisibleBeforeAnEarlierOneCommits) {
   }
 }
 
+// The store's own appends, forced into the interleaving a plain sequence gets wrong: the first
+// append has taken its positions and is held open (its INSERT waits for an uncommitted row with one
+// of its event ids, written by a connection outside herald, which takes no append lock) while the
+// second one runs. Both a batch held with a single append after it, and the other way round.
+TEST_F(PostgresStore,
+       AnAppendHeldOpenAfterTakingPositionsKeepsLaterAppendsInvisibleUntilItCommits) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  for (const bool batch_first : {true, false}) {
+    SCOPED_TRACE(batch_first ? "a batch held open, then a single append"
+                             : "a single append held open, then a batch");
+    const std::int64_t start = store->head().value();
+    std::vector<EventPtr> batch;
+    for (int i = 0; i < 10; ++i) batch.push_back(thing("batch " + std::to_string(i)));
+    const std::vector<EventRef> batch_refs(batch.begin(), batch.end());
+    const EventPtr single = thing("single");
+    // Declared before the blocker, so that when an assertion ends the test early the blocker
+    // rolls back first and the appends can finish.
+    std::future<std::expected<std::vector<AppendResult>, Error>> batch_result;
+    std::future<std::expected<AppendResult, Error>> single_result;
+    const auto start_batch = [&] {
+      batch_result =
+          std::async(std::launch::async, [&] { return store->append_batch(batch_refs); });
+    };
+    const auto start_single = [&] {
+      single_result = std::async(std::launch::async, [&] { return store->append(single); });
+    };
+    const auto finished = [](const auto& future) {
+      return future.valid() && future.wait_for(0s) == std::future_status::ready;
+    };
+
+    auto blocker_conn = connect();
+    auto blocker = std::make_unique<pqxx::work>(*blocker_conn);
+    blocker->exec_params0(
+        "INSERT INTO herald_events (position, event_id, event_type, occurred_at, recorded_at, "
+        "body) VALUES (-1, $1::uuid, 'PgThingEvent', now(), now(), '{}')",
+        (batch_first ? batch.back() : single)->event_id.to_string());
+
+    if (batch_first) {
+      start_batch();
+    } else {
+      start_single();
+    }
+    ASSERT_TRUE(eventually([&] {
+      return admin()
+                 .exec1(
+                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND wait_event_type = 'Lock' AND wait_event = 'transactionid' "
+                     "AND query LIKE 'INSERT INTO herald_events%'")[0]
+                 .as<int>() > 0;
+    })) << "the first append never reached its INSERT";
+
+    if (batch_first) {
+      start_single();
+    } else {
+      start_batch();
+    }
+    // With the append lock the second append queues behind the first; without it, it would
+    // commit at once, above the first one's positions.
+    ASSERT_TRUE(eventually([&] {
+      return (batch_first ? finished(single_result) : finished(batch_result)) ||
+             admin().exec1(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                        "NOT granted")[0]
+                     .as<int>() > 0;
+    })) << "the second append neither finished nor queued";
+    EXPECT_TRUE(store->read_forward(start, 100).value().empty())
+        << "a later append is visible while an earlier one holds lower positions uncommitted";
+    EXPECT_EQ(store->head().value(), start);
+
+    blocker->abort();
+    auto batch_positions = batch_result.get();
+    auto single_position = single_result.get();
+    ASSERT_TRUE(batch_positions) << batch_positions.error().message;
+    ASSERT_TRUE(single_position) << single_position.error().message;
+    ASSERT_EQ(batch_positions->size(), batch.size());
+    for (const AppendResult& appended : *batch_positions) {
+      EXPECT_EQ(appended.position < single_position->position, batch_first);
+    }
+    std::vector<EventId> expected_order;
+    if (!batch_first) expected_order.push_back(single->event_id);
+    for (const EventPtr& e : batch) expected_order.push_back(e->event_id);
+    if (batch_first) expected_order.push_back(single->event_id);
+    const std::vector<StoredEvent> visible = store->read_forward(start, 100).value();
+    std::vector<EventId> seen;
+    for (const StoredEvent& e : visible) seen.push_back(e.event->event_id);
+    EXPECT_EQ(seen, expected_order);
+  }
+}
+
+// A sequence set back (a data-only restore, ALTER SEQUENCE ... RESTART) must not hand out
+// positions in the holes below what readers have passed.
+TEST_F(PostgresStore, AppendTakesPositionsAboveEveryStoredOneEvenWhenTheSequenceWasSetBack) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append(thing("one")));
+  // A rolled-back append leaves a hole: positions 2 to 4.
+  {
+    auto conn = connect();
+    pqxx::work tx(*conn);
+    std::vector<EventPtr> lost{thing("lost a"), thing("lost b"), thing("lost c")};
+    ASSERT_TRUE(append_batch_in_transaction(tx, std::vector<EventRef>(lost.begin(), lost.end()),
+                                            {.catalog = &catalog()}));
+    tx.abort();
+  }
+  const std::int64_t last = store->append(thing("five")).value().position;
+  ASSERT_EQ(last, 5);
+  admin().exec0("ALTER SEQUENCE " + schema_ + ".herald_position_seq RESTART WITH 2");
+
+  auto single = store->append(thing("six"));
+  ASSERT_TRUE(single) << single.error().message;
+  EXPECT_EQ(single->position, last + 1);
+  std::vector<EventPtr> more{thing("seven"), thing("eight")};
+  auto batch = store->append_batch(std::vector<EventRef>(more.begin(), more.end()));
+  ASSERT_TRUE(batch) << batch.error().message;
+  EXPECT_EQ((*batch)[0].position, last + 2);
+  EXPECT_EQ((*batch)[1].position, last + 3);
+}
+
 TEST_F(PostgresStore, ATailingReaderNeverSkipsAnEventWhileOthersAppendConcurrently) {
   auto store = open();
   auto other_process = open();  // a second store: its own connections and group commit
@@ -867,6 +986,20 @@ TEST_F(PostgresOutbox, AppendingAStoredEventIdReturnsItsPosition) {
   EXPECT_EQ(again->position, stored->position);
   tx.commit();
   EXPECT_EQ(store_->count().value(), 1);
+}
+
+TEST_F(PostgresOutbox, RefusesAnAppendOutsideATransactionAndWritesNothing) {
+  // In autocommit the transaction-scoped append lock would end with the statement that takes it,
+  // and positions would commit without it, out of order.
+  auto conn = connect();
+  pqxx::nontransaction autocommit(*conn);
+  const EventPtr event = thing("unordered");
+  auto refused = append_in_transaction(autocommit, event, {.catalog = &catalog()});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(refused.error().field, "tx");
+  EXPECT_FALSE(store_->get(event->event_id).value().has_value());
+  EXPECT_EQ(store_->count().value(), 0);
 }
 
 TEST_F(PostgresOutbox, RefusesADatabaseWithoutHeraldsSchema) {

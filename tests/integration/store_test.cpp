@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <latch>
 #include <memory>
 #include <mutex>
@@ -106,13 +107,13 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     return must(store.read_forward(0, 100000, filter), "read_forward");
   }
 
-  /// Appends `event` and a matching audit record chained to the head; returns the record.
-  AuditRecord append_audited(const EventPtr& event, std::string action,
-                             std::optional<std::int64_t> actor) {
-    const AppendResult appended = must(store_->append(event), "append");
-    const AuditChainHead head = must(store_->audit_head(), "audit_head");
+  /// An audit record for `event` stored at `position`, linked to `prev_hash`. The store does not
+  /// recompute hashes, so `hash` is any value that differs per record and link.
+  static AuditRecord audit_record(const EventPtr& event, std::int64_t position,
+                                  const HashHex& prev_hash, std::string action = "test_action",
+                                  std::optional<std::int64_t> actor = 7) {
     AuditRecord record;
-    record.position = appended.position;
+    record.position = position;
     record.event_id = event->event_id;
     record.occurred_at = event->timestamp;
     record.recorded_at = herald::now();
@@ -123,9 +124,40 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     if (const EntityEvent* entity = event.ref().entity(); entity && entity->entity_id) {
       record.entity_id = to_string(*entity->entity_id);
     }
-    record.details = {{"event_type", event.event_type()}, {"n", appended.position}};
-    record.prev_hash = head.hash;
-    record.hash = sha256_hex(head.hash + record.event_id.to_string());
+    record.details = {{"event_type", event.event_type()}, {"n", position}};
+    record.prev_hash = prev_hash;
+    record.hash = sha256_hex(prev_hash + record.event_id.to_string());
+    return record;
+  }
+
+  /// Records for `events`, stored at `positions`, chained after `prev_hash`.
+  static std::vector<AuditRecord> audit_chain(const std::vector<EventPtr>& events,
+                                              const std::vector<std::int64_t>& positions,
+                                              HashHex prev_hash) {
+    std::vector<AuditRecord> records;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      records.push_back(audit_record(events[i], positions[i], prev_hash));
+      prev_hash = records.back().hash;
+    }
+    return records;
+  }
+
+  /// Appends `events` and returns their positions.
+  std::vector<std::int64_t> append_all(const std::vector<EventPtr>& events) {
+    std::vector<std::int64_t> positions;
+    for (const AppendResult& r : must(store_->append_batch(refs(events)), "append_batch")) {
+      positions.push_back(r.position);
+    }
+    return positions;
+  }
+
+  /// Appends `event` and a matching audit record chained to the head; returns the record.
+  AuditRecord append_audited(const EventPtr& event, std::string action,
+                             std::optional<std::int64_t> actor) {
+    const AppendResult appended = must(store_->append(event), "append");
+    const AuditChainHead head = must(store_->audit_head(), "audit_head");
+    AuditRecord record =
+        audit_record(event, appended.position, head.hash, std::move(action), actor);
     EXPECT_TRUE(must(store_->append_audit(record, "audit"), "append_audit"));
     return record;
   }
@@ -595,6 +627,30 @@ TEST_P(StoreTest, WaitForReturnsTheHeadWhenTheTimeoutPassesWithoutAppends) {
   EXPECT_GE(Clock::now() - start, 100ms);
 }
 
+TEST_P(StoreTest, WakeWaitersEndsAWaitForInProgressAtOnceAndNotALaterOne) {
+  StoreOptions o = options();
+  o.sqlite_poll_interval = std::chrono::hours(1);  // only a wake-up can end the wait in time
+  auto store = open(o);
+  ASSERT_NE(store, nullptr);
+  must(store->append(tournament_created(1)));
+
+  // A wake before the waiter is inside wait_for is not seen by it (documented), so the waker
+  // repeats it until the waiter returns, as DurableConsumer::stop does.
+  const auto start = Clock::now();
+  auto waited = std::async(std::launch::async, [&] { return store->wait_for(1, 60s); });
+  while (waited.wait_for(10ms) != std::future_status::ready) store->wake_waiters();
+  const auto woke = waited.get();
+  ASSERT_TRUE(woke) << woke.error().message;
+  EXPECT_EQ(*woke, 1);  // the head, which did not move
+  EXPECT_LT(Clock::now() - start, 30s);
+
+  // A wait that begins afterwards runs its course.
+  store->wake_waiters();
+  const auto later = Clock::now();
+  EXPECT_EQ(must(store->wait_for(1, 200ms)), 1);
+  EXPECT_GE(Clock::now() - later, 200ms);
+}
+
 TEST_P(StoreTest, TailingReaderSeesEveryEventOnceInPositionOrderWhileThreadsAppend) {
   constexpr int single_writers = 4;
   constexpr int singles_each = 150;
@@ -822,6 +878,117 @@ TEST_P(StoreTest, AppendAuditRefusesARecordThatDoesNotExtendTheHead) {
 
   EXPECT_EQ(must(store_->read_audit_chain(0, 10)).size(), 1u);
   EXPECT_EQ(must(store_->load_checkpoint("audit")).position, first.position);
+}
+
+TEST_P(StoreTest, AppendAuditBatchWritesTheRecordsAsAChainAndMovesTheCheckpointToTheLast) {
+  std::vector<EventPtr> events;
+  for (int i = 1; i <= 6; ++i) events.push_back(tournament_created(i));
+  const std::vector<std::int64_t> positions = append_all(events);
+  const std::vector<AuditRecord> records = audit_chain(events, positions, genesis_hash);
+
+  EXPECT_EQ(must(store_->append_audit_batch(records, "audit")), 6u);
+  const auto chain = must(store_->read_audit_chain(0, 100));
+  ASSERT_EQ(chain.size(), 6u);
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    EXPECT_EQ(chain[i].position, positions[i]);
+    EXPECT_EQ(chain[i].event_id, events[i]->event_id);
+    EXPECT_EQ(chain[i].details, records[i].details);
+    EXPECT_EQ(chain[i].prev_hash, i == 0 ? genesis_hash : chain[i - 1].hash);
+    EXPECT_EQ(chain[i].hash, records[i].hash);
+  }
+  EXPECT_EQ(must(store_->audit_head()).hash, records.back().hash);
+  EXPECT_EQ(must(store_->load_checkpoint("audit")).position, positions.back());
+  EXPECT_EQ(must(store_->append_audit_batch({}, "audit")), 0u);
+}
+
+TEST_P(StoreTest, AppendAuditBatchAfterAReplaySkipsWrittenRecordsAndChainsTheRestToTheHead) {
+  std::vector<EventPtr> events;
+  for (int i = 1; i <= 8; ++i) events.push_back(tournament_created(i));
+  const std::vector<std::int64_t> positions = append_all(events);
+  const std::vector<EventPtr> first_five(events.begin(), events.begin() + 5);
+  const std::vector<AuditRecord> written =
+      audit_chain(first_five, {positions.begin(), positions.begin() + 5}, genesis_hash);
+  ASSERT_EQ(must(store_->append_audit_batch(written, "audit")), 5u);
+  must(store_->save_checkpoint("audit", positions[1]));  // a replay from the third event
+
+  // The replayed records 3 to 5 carry contents that differ from what was written (another
+  // action, other links); they are skipped by event_id and the written ones stay untouched. 6 to
+  // 8 chain to the head, record 5.
+  std::vector<AuditRecord> batch =
+      audit_chain({events.begin() + 2, events.begin() + 5},
+                  {positions.begin() + 2, positions.begin() + 5}, written[1].hash);
+  for (AuditRecord& replayed : batch) replayed.action = "replayed";
+  const std::vector<AuditRecord> fresh =
+      audit_chain({events.begin() + 5, events.end()}, {positions.begin() + 5, positions.end()},
+                  written[4].hash);
+  batch.insert(batch.end(), fresh.begin(), fresh.end());
+
+  EXPECT_EQ(must(store_->append_audit_batch(batch, "audit")), 3u);
+  const auto chain = must(store_->read_audit_chain(0, 100));
+  ASSERT_EQ(chain.size(), 8u);
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(chain[i].hash, written[i].hash);
+    EXPECT_EQ(chain[i].action, "test_action");
+  }
+  for (std::size_t i = 5; i < 8; ++i) EXPECT_EQ(chain[i].hash, fresh[i - 5].hash);
+  EXPECT_EQ(chain[5].prev_hash, written[4].hash);
+  EXPECT_EQ(must(store_->load_checkpoint("audit")).position, positions.back());
+
+  // A batch of records that are all written moves the checkpoint and writes nothing.
+  must(store_->save_checkpoint("audit", 0));
+  EXPECT_EQ(must(store_->append_audit_batch(written, "audit")), 0u);
+  EXPECT_EQ(must(store_->load_checkpoint("audit")).position, written.back().position);
+  EXPECT_EQ(must(store_->read_audit_chain(0, 100)).size(), 8u);
+}
+
+TEST_P(StoreTest, AppendAuditBatchThatDoesNotExtendTheChainWritesNothing) {
+  std::vector<EventPtr> events;
+  for (int i = 1; i <= 7; ++i) events.push_back(tournament_created(i));
+  const std::vector<std::int64_t> positions = append_all(events);
+  const std::vector<AuditRecord> first =
+      audit_chain({events.begin(), events.begin() + 3}, {positions.begin(), positions.begin() + 3},
+                  genesis_hash);
+  ASSERT_EQ(must(store_->append_audit_batch(first, "audit")), 3u);
+
+  const auto expect_nothing_written = [&](const std::vector<AuditRecord>& batch,
+                                          const std::string& field) {
+    auto refused = store_->append_audit_batch(batch, "audit");
+    ASSERT_FALSE(refused.has_value()) << field;
+    EXPECT_EQ(refused.error().code, ErrorCode::conflict) << refused.error().message;
+    EXPECT_EQ(refused.error().field, field) << refused.error().message;
+    EXPECT_EQ(must(store_->read_audit_chain(0, 100)).size(), 3u);
+    EXPECT_EQ(must(store_->audit_head()).hash, first.back().hash);
+    EXPECT_EQ(must(store_->load_checkpoint("audit")).position, positions[2]);
+  };
+  const std::vector<EventPtr> rest(events.begin() + 3, events.end());
+  const std::vector<std::int64_t> rest_positions(positions.begin() + 3, positions.end());
+
+  // Built on a stale head (another writer appended records 1 to 3 meanwhile).
+  expect_nothing_written(audit_chain(rest, rest_positions, genesis_hash), "records[0].prev_hash");
+  // A good start, but the third record does not link to the second.
+  std::vector<AuditRecord> broken = audit_chain(rest, rest_positions, first.back().hash);
+  broken[2].prev_hash = broken[0].hash;
+  expect_nothing_written(broken, "records[2].prev_hash");
+  // An event at or below the head without a record cannot join the chain.
+  std::vector<AuditRecord> behind = audit_chain(rest, rest_positions, first.back().hash);
+  behind.insert(behind.begin(), audit_record(events[3], positions[1], first.back().hash));
+  behind[0].event_id = tournament_created(99)->event_id;
+  expect_nothing_written(behind, "records[0].position");
+}
+
+TEST_P(StoreTest, AppendAuditBatchRefusesRecordsOutOfPositionOrderNamingTheRecord) {
+  std::vector<EventPtr> events{tournament_created(1), tournament_created(2)};
+  const std::vector<std::int64_t> positions = append_all(events);
+  std::vector<AuditRecord> records = audit_chain(events, positions, genesis_hash);
+  std::swap(records[0].position, records[1].position);
+  auto refused = store_->append_audit_batch(records, "audit");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(refused.error().field, "records[1].position");
+  auto unnamed = store_->append_audit_batch(audit_chain(events, positions, genesis_hash), "");
+  ASSERT_FALSE(unnamed.has_value());
+  EXPECT_EQ(unnamed.error().field, "consumer");
+  EXPECT_TRUE(must(store_->read_audit_chain(0, 100)).empty());
 }
 
 TEST_P(StoreTest, ReadAuditChainReturnsRecordsAfterAPositionInChainOrder) {
