@@ -21,9 +21,10 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHERALD_WERROR=ON \
   -DHERALD_SANITIZE=address,undefined -DHERALD_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan --target herald_core_tests herald_domain_tests herald_store_tests
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 ctest --test-dir build-asan -L core --output-on-failure -j "$jobs" --timeout 900
 scripts/with_postgres.sh build-asan/tests/herald_store_tests --gtest_brief=1
-unset ASAN_OPTIONS UBSAN_OPTIONS
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 step "core and store tests under TSan"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_WERROR=ON \
