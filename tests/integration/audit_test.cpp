@@ -26,6 +26,7 @@
 #include "herald/domain/audit_rules.hpp"
 #include "herald/domain/events.hpp"
 #include "herald/event_store.hpp"
+#include "postgres_database.hpp"
 
 namespace {
 
@@ -37,42 +38,8 @@ using namespace std::chrono_literals;
 
 // --- backends -------------------------------------------------------------------------------
 
-/// The test name suffix: the backend.
-std::string backend_name(const ::testing::TestParamInfo<std::string>& backend) {
-  return backend.param;
-}
-
-/// A fresh PostgreSQL database on the server `HERALD_TEST_PG_URL` names, dropped at the end.
-class PostgresDatabase {
- public:
-  explicit PostgresDatabase(std::string server_url) : server_url_(std::move(server_url)) {
-    static std::atomic<int> counter{0};
-    name_ = "herald_audit_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
-    pqxx::connection admin(server_url_);
-    pqxx::nontransaction tx(admin);
-    tx.exec0("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-    tx.exec0("CREATE DATABASE " + name_);
-    const auto query = server_url_.find('?');
-    const std::string base = server_url_.substr(0, query);
-    url_ = base.substr(0, base.rfind('/') + 1) + name_ +
-           (query == std::string::npos ? "" : server_url_.substr(query));
-  }
-  ~PostgresDatabase() {
-    try {
-      pqxx::connection admin(server_url_);
-      pqxx::nontransaction tx(admin);
-      tx.exec0("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-    } catch (const std::exception&) {
-      // The server is gone already; with_postgres.sh removes it with its data.
-    }
-  }
-  const std::string& url() const { return url_; }
-
- private:
-  std::string server_url_;
-  std::string name_;
-  std::string url_;
-};
+using herald::test::backend_name;
+using herald::test::PostgresDatabase;
 
 /// A fresh store per test, on the backend the parameter names.
 class AuditLog : public ::testing::TestWithParam<std::string> {
@@ -84,7 +51,7 @@ class AuditLog : public ::testing::TestWithParam<std::string> {
         GTEST_SKIP() << "HERALD_TEST_PG_URL is not set; run the tests through "
                         "scripts/with_postgres.sh to test against PostgreSQL";
       }
-      postgres_ = std::make_unique<PostgresDatabase>(url);
+      postgres_ = std::make_unique<PostgresDatabase>(url, "herald_audit");
       location_ = postgres_->url();
     } else {
       static std::atomic<int> counter{0};
