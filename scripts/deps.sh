@@ -13,6 +13,8 @@ packages=(
   libsqlite3-dev sqlite3 libpqxx-dev libpq-dev libssl-dev postgresql-15 postgresql-client-15
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libsigc++-3.0-dev python3
+  # HTTP tests (curl, like a user) and fuzzing (libFuzzer needs clang; 19 has C++23's expected)
+  curl clang-19 libclang-rt-19-dev
 )
 
 missing=()

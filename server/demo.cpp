@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,8 +37,10 @@
 #include "herald/event.hpp"
 #include "herald/event_bus.hpp"
 #include "herald/event_store.hpp"
+#include "herald/json.hpp"
 #include "herald/recorder.hpp"
 #include "herald/timestamp.hpp"
+#include "api_client.hpp"
 #include "platform_consumers.hpp"
 #include "store_commands.hpp"
 
@@ -482,8 +485,12 @@ struct Leaderboard {
 // handed to the bus only once stored, so no handler sees an event that could still be lost.
 class EventSink {
  public:
-  /// Without a store (nullptr) events go straight to `bus`.
-  EventSink(EventBus& bus, EventStore* store) : bus_(bus) {
+  /// Sends an event somewhere before the bus sees it (to a herald server's API).
+  using Forward = std::function<std::expected<void, Error>(const EventPtr&)>;
+
+  /// Without a store (nullptr) events go straight to `bus`, after `forward` when it is set.
+  EventSink(EventBus& bus, EventStore* store, Forward forward = {})
+      : bus_(bus), forward_(std::move(forward)) {
     if (store != nullptr) {
       emit_recorder_.emplace(*store, bus, RecorderOptions{.dispatch = RecordDispatch::emit});
       publish_recorder_.emplace(*store, bus, RecorderOptions{.dispatch = RecordDispatch::publish});
@@ -494,6 +501,12 @@ class EventSink {
   /// stops adding to the store at the first failure (`failure()`).
   void emit(EventPtr event) {
     if (failure_) return;
+    if (forward_) {
+      if (auto sent = forward_(event); !sent) {
+        failure_ = std::move(sent.error());
+        return;
+      }
+    }
     if (!emit_recorder_) {
       bus_.emit(event.ref());
       return;
@@ -506,6 +519,12 @@ class EventSink {
   /// Queues the event for the bus's dispatcher thread.
   std::expected<void, Error> publish(EventPtr event) {
     if (failure_) return std::unexpected(*failure_);
+    if (forward_) {
+      if (auto sent = forward_(event); !sent) {
+        failure_ = sent.error();
+        return std::unexpected(std::move(sent.error()));
+      }
+    }
     if (!publish_recorder_) return bus_.publish(std::move(event));
     auto recorded = publish_recorder_->record(std::move(event));
     if (!recorded) return std::unexpected(std::move(recorded.error()));
@@ -520,6 +539,7 @@ class EventSink {
 
  private:
   EventBus& bus_;
+  Forward forward_;
   std::optional<Recorder> emit_recorder_;
   std::optional<Recorder> publish_recorder_;
   std::optional<Error> failure_;
@@ -1263,7 +1283,28 @@ std::expected<void, Error> run_demo(const DemoOptions& options, std::FILE* out) 
       "leaderboard and discord-role-sync (LOW). Each event prints its audit line first; the\n"
       "indented lines under it come from the lower-priority handlers.\n");
 
-  EventSink sink(bus, history ? history->store.get() : nullptr);
+  std::unique_ptr<ApiClient> client;
+  std::uint64_t posted = 0;
+  EventSink::Forward forward;
+  if (!options.server_url.empty()) {
+    auto opened = ApiClient::open(options.server_url, options.token);
+    if (!opened) return std::unexpected(std::move(opened.error()));
+    client = std::move(*opened);
+    forward = [&](const EventPtr& event) -> std::expected<void, Error> {
+      auto response = client->post_json("/api/v1/events", encode_event(event));
+      if (!response) return std::unexpected(std::move(response.error()));
+      if (response->status != 201 && response->status != 200) {
+        return std::unexpected(Error{
+            ErrorCode::io,
+            fmt::format("{} answered {} to {}: {}", client->base_url(), response->status,
+                        event.event_type(), response->body.substr(0, 500)),
+            {}});
+      }
+      ++posted;
+      return {};
+    };
+  }
+  EventSink sink(bus, history ? history->store.get() : nullptr, std::move(forward));
   Platform platform(sink, db, dice, clock);
   const auto day = live_the_day(platform, report);
   if (sink.failure()) return std::unexpected(*sink.failure());
@@ -1274,6 +1315,13 @@ std::expected<void, Error> run_demo(const DemoOptions& options, std::FILE* out) 
   print_stats(bus, report);
   if (history) {
     if (auto finished = finish_history(*history, options, report); !finished) return finished;
+  }
+  if (client) {
+    report.summary_line(
+        "\nPosted {} events to {}. Look at them:\n"
+        "  curl -s -H 'Authorization: Bearer $TOKEN' '{}/api/v1/events?limit=5'\n"
+        "  curl -N -H 'Authorization: Bearer $TOKEN' '{}/api/v1/events/stream?after=0'\n",
+        posted, client->base_url(), client->base_url(), client->base_url());
   }
 
   std::string missing;

@@ -19,6 +19,10 @@ struct DemoOptions {
   /// Where to record the day: a SQLite file or a PostgreSQL URL (`StoreOptions::location`).
   /// Empty keeps it in memory, on the bus alone.
   std::string store_location;
+  /// Send every event to a herald server's API instead ("http://127.0.0.1:8080"), with
+  /// `token` (which needs the ingest scope). Exclusive with `store_location`.
+  std::string server_url;
+  std::string token;
   /// How the summary names this executable in the commands it suggests (argv[0]).
   std::string program = "herald";
 };

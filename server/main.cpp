@@ -19,6 +19,7 @@
 #include "demo.hpp"
 #include "herald/domain/catalog.hpp"
 #include "herald/error.hpp"
+#include "serve_command.hpp"
 #include "store_commands.hpp"
 
 namespace {
@@ -76,8 +77,8 @@ int parse_failure(CLI::App& app, const CLI::ParseError& error) {
     }
     return usage_error(
         command,
-        fmt::format("unknown command '{}'; the commands are demo, catalog, schema, events, audit, "
-                    "consumers, replay and parked",
+        fmt::format("unknown command '{}'; the commands are serve, demo, catalog, schema, events, "
+                    "audit, consumers, replay, parked and token",
                     first));
   }
   // A group of commands ("herald events") named without one of its commands, or with a wrong one.
@@ -134,7 +135,17 @@ int main(int argc, char** argv) {
       *demo, demo_store,
       "Record the day in this SQLite file (created if missing; each run adds to it) and run the "
       "audit log on it; without --db or --store the day stays in memory");
-  demo->footer("Example: herald demo --seed 7 --db herald.db");
+  demo->add_option("--to", demo_options.server_url,
+                   "Send the day's events to a herald server's API, e.g. http://127.0.0.1:8080")
+      ->type_name("URL")
+      ->envname("HERALD_URL");
+  demo->add_option("--token", demo_options.token,
+                   "API token with the ingest scope, for --to (or HERALD_TOKEN)")
+      ->type_name("TOKEN")
+      ->envname("HERALD_TOKEN");
+  demo->footer(
+      "Examples: herald demo --seed 7 --db herald.db\n"
+      "          herald demo --to http://127.0.0.1:8080 --token hrld_...");
 
   herald::server::CatalogOptions catalog_options;
   CLI::App* catalog = app.add_subcommand(
@@ -150,6 +161,7 @@ int main(int argc, char** argv) {
   schema->footer("Example: herald schema UserCreatedEvent");
 
   herald::server::StoreCommands store_commands(app);
+  herald::server::ServeCommand serve_command(app);
 
   try {
     app.parse(argc, argv);
@@ -161,11 +173,23 @@ int main(int argc, char** argv) {
     if (demo->parsed()) {
       auto location = herald::server::resolve_store_location(demo_store, false, "");
       if (!location) return usage_error("herald demo", location.error().message);
+      if (!demo_options.server_url.empty() && !location->empty()) {
+        return usage_error("herald demo",
+                           "give either --to URL (send to a server) or --db/--store, not both");
+      }
+      if (!demo_options.server_url.empty() && demo_options.token.empty()) {
+        return usage_error("herald demo", "--to needs --token (or HERALD_TOKEN) with the ingest "
+                                          "scope; 'herald token create' makes one");
+      }
+      if (demo_options.server_url.empty() && !demo_options.token.empty()) {
+        return usage_error("herald demo", "--token is for --to URL");
+      }
       demo_options.store_location = *location;
       demo_options.program = argc > 0 ? argv[0] : "herald";
       return report("herald demo", herald::server::run_demo(demo_options, stdout));
     }
     if (store_commands.parsed()) return store_commands.run(stdout);
+    if (serve_command.parsed()) return serve_command.run(stdout);
     if (catalog->parsed()) {
       return report("herald catalog",
                     herald::server::print_catalog(herald::domain::platform_catalog(),

@@ -1,5 +1,7 @@
 #include "herald/json.hpp"
 
+#include "herald/detail/utf8.hpp"
+
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -77,9 +79,9 @@ class ValidatingHandler {
   std::string key_;
 };
 
-/// The offset of the first byte that does not belong to a well-formed UTF-8 sequence (RFC 3629
-/// section 4: no overlongs, no surrogates, nothing above U+10FFFF), or npos.
-std::size_t first_invalid_utf8(std::string_view text) noexcept {
+}  // namespace
+
+std::size_t detail::first_invalid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
   std::size_t i = 0;
@@ -112,6 +114,10 @@ std::size_t first_invalid_utf8(std::string_view text) noexcept {
   }
   return std::string_view::npos;
 }
+
+namespace {
+
+using detail::first_invalid_utf8;
 
 bool only_whitespace(std::string_view text) {
   return text.find_first_not_of(" \t\r\n") == std::string_view::npos;

@@ -1,0 +1,30 @@
+#pragma once
+
+// The API's endpoints (docs/http-api.md): routing, authentication, authorization and the
+// handlers.
+
+#include <functional>
+#include <string>
+
+#include "server_internal.hpp"
+
+namespace herald::http::detail {
+
+/// One request being handled, and how to answer it.
+struct RouteContext {
+  ServerState& state;
+  /// Owned by the session, which stays alive until `respond` or `stream` is called.
+  const Request& request;
+  std::string request_id;
+  /// Sends the response; `route` names the endpoint in metrics ("GET /api/v1/events"). Callable
+  /// from any thread, once.
+  std::function<void(Response response, std::string route)> respond;
+  /// Turns the connection into an event stream. Callable from any thread, once, instead of
+  /// `respond`.
+  std::function<void(StreamRequest request)> stream;
+};
+
+/// Routes the request and answers it, now or later (from the store's threads).
+void handle_request(RouteContext context);
+
+}  // namespace herald::http::detail
