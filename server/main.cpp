@@ -20,6 +20,7 @@
 #include "herald/domain/catalog.hpp"
 #include "herald/error.hpp"
 #include "store_commands.hpp"
+#include "token_commands.hpp"
 
 namespace {
 
@@ -77,7 +78,7 @@ int parse_failure(CLI::App& app, const CLI::ParseError& error) {
     return usage_error(
         command,
         fmt::format("unknown command '{}'; the commands are demo, catalog, schema, events, audit, "
-                    "consumers, replay and parked",
+                    "consumers, replay, parked and token",
                     first));
   }
   // A group of commands ("herald events") named without one of its commands, or with a wrong one.
@@ -150,6 +151,7 @@ int main(int argc, char** argv) {
   schema->footer("Example: herald schema UserCreatedEvent");
 
   herald::server::StoreCommands store_commands(app);
+  herald::server::TokenCommands token_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -166,6 +168,7 @@ int main(int argc, char** argv) {
       return report("herald demo", herald::server::run_demo(demo_options, stdout));
     }
     if (store_commands.parsed()) return store_commands.run(stdout);
+    if (token_commands.parsed()) return token_commands.run(stdout, stderr);
     if (catalog->parsed()) {
       return report("herald catalog",
                     herald::server::print_catalog(herald::domain::platform_catalog(),
