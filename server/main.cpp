@@ -21,6 +21,7 @@
 #include "herald/error.hpp"
 #include "serve_command.hpp"
 #include "store_commands.hpp"
+#include "token_commands.hpp"
 
 namespace {
 
@@ -162,6 +163,7 @@ int main(int argc, char** argv) {
 
   herald::server::StoreCommands store_commands(app);
   herald::server::ServeCommand serve_command(app);
+  herald::server::TokenCommands token_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -190,6 +192,7 @@ int main(int argc, char** argv) {
     }
     if (store_commands.parsed()) return store_commands.run(stdout);
     if (serve_command.parsed()) return serve_command.run(stdout);
+    if (token_commands.parsed()) return token_commands.run(stdout, stderr);
     if (catalog->parsed()) {
       return report("herald catalog",
                     herald::server::print_catalog(herald::domain::platform_catalog(),

@@ -1129,6 +1129,16 @@ std::string describe_location(std::string_view location) {
   return url;
 }
 
+std::expected<std::unique_ptr<EventStore>, Error> open_existing_store_of(const StoreFlags& flags) {
+  auto opened = open_existing_store(flags);
+  if (!opened) {
+    const ErrorCode code =
+        opened.error().status == exit_usage ? ErrorCode::invalid_argument : ErrorCode::io;
+    return std::unexpected(Error{code, std::move(opened.error().message), {}});
+  }
+  return std::move(opened->store);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Registration
 

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "herald/error.hpp"
+#include "herald/event_store.hpp"
 
 namespace herald::server {
 
@@ -40,6 +41,12 @@ std::expected<std::string, Error> resolve_store_location(const StoreFlags& flags
 /// How messages name a location: 'herald.db', or the PostgreSQL URL without its password and
 /// parameters.
 std::string describe_location(std::string_view location);
+
+/// Opens the store the flags name (as `resolve_store_location` with the environment and
+/// ./herald.db) only when it already holds herald's tables: a missing or empty file, or a
+/// database without herald's tables, is reported and never created. Errors: `invalid_argument`
+/// for the flags themselves (a usage error); `io` naming the location for anything else.
+std::expected<std::unique_ptr<EventStore>, Error> open_existing_store_of(const StoreFlags& flags);
 
 /// The store commands, registered on the executable's CLI11 app. Not thread-safe; one per
 /// process, alive from parsing to running.

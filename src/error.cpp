@@ -20,6 +20,8 @@ std::string_view to_string(ErrorCode code) noexcept {
       return "io";
     case ErrorCode::internal:
       return "internal";
+    case ErrorCode::unauthenticated:
+      return "unauthenticated";
   }
   return "unknown";
 }

@@ -15,6 +15,7 @@ enum class ErrorCode : std::uint8_t {
   unavailable,       ///< The component is stopped, full or disabled and refused the request.
   io,                ///< Storage or network failure.
   internal,          ///< A failure inside herald that is not the caller's fault.
+  unauthenticated,   ///< The caller presented no valid credentials (unknown, revoked, malformed).
 };
 
 /// Returns the lower-case name of `code`, e.g. "invalid_argument".

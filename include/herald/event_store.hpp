@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "herald/api_tokens.hpp"
 #include "herald/audit_record.hpp"
 #include "herald/error.hpp"
 #include "herald/event_catalog.hpp"
@@ -174,6 +175,25 @@ class EventStore {
   /// Every audit record with position > `after` in chain order, at most `limit`.
   virtual std::expected<std::vector<AuditRecord>, Error> read_audit_chain(std::int64_t after,
                                                                           std::size_t limit) = 0;
+
+  // --- API tokens (docs/security.md) ---
+
+  /// Stores a new API token under `name`, of which the store keeps only `token_sha256` (see
+  /// `api_token_sha256`), and returns it. Errors: `invalid_argument` for a name that is not 1 to
+  /// 64 of [A-Za-z0-9._-], a hash that is not 64 lower-case hexadecimal characters, or no scopes;
+  /// `conflict` when a token (revoked ones included) already has the name or the hash.
+  virtual std::expected<ApiToken, Error> create_token(
+      const std::string& name, const std::string& token_sha256, Scopes scopes,
+      std::optional<std::int64_t> organization_id) = 0;
+  /// Every token, revoked ones included, by name.
+  virtual std::expected<std::vector<ApiToken>, Error> list_tokens() = 0;
+  /// Revokes the token named `name` and returns it. Revoking a revoked token changes nothing and
+  /// returns it with its first `revoked_at`. Errors: `not_found` when no token has the name.
+  virtual std::expected<ApiToken, Error> revoke_token(const std::string& name) = 0;
+  /// The token whose stored hash is `token_sha256`, revoked or not, or nullopt. Errors:
+  /// `invalid_argument` for a hash that is not 64 lower-case hexadecimal characters.
+  virtual std::expected<std::optional<StoredApiToken>, Error> find_token(
+      const std::string& token_sha256) = 0;
 };
 
 /// SQLite durability: how hard a commit pushes data to the disk (PRAGMA synchronous).

@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "herald/json.hpp"
+#include "store/api_token_checks.hpp"
 #include "store/audit_batch.hpp"
 #include "store/group_commit.hpp"
 
@@ -201,9 +202,22 @@ CREATE INDEX herald_audit_by_entity ON herald_audit_records (entity_id, position
 CREATE INDEX herald_audit_by_time ON herald_audit_records (occurred_at);
 )sql";
 
+// Version 2: API tokens. Only a token's SHA-256 is kept; scopes as their names ("ingest,read").
+constexpr const char* schema_v2 = R"sql(
+CREATE TABLE herald_api_tokens (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  token_sha256 text NOT NULL UNIQUE,
+  scopes text NOT NULL,
+  organization_id bigint,
+  created_at timestamptz NOT NULL,
+  revoked_at timestamptz
+);
+)sql";
+
 // Migration i takes the schema from version i to i + 1. Append new versions here; never edit an
 // applied one.
-constexpr const char* migrations[] = {schema_v1};
+constexpr const char* migrations[] = {schema_v1, schema_v2};
 static_assert(std::size(migrations) == postgres_schema_version);
 
 std::expected<void, Error> migrate(pqxx::connection& conn, std::string_view server) {
@@ -814,7 +828,132 @@ class PostgresStore final : public EventStore {
         });
   }
 
+  // --- API tokens ---
+
+  std::expected<ApiToken, Error> create_token(
+      const std::string& name, const std::string& token_sha256, Scopes scopes,
+      std::optional<std::int64_t> organization_id) override {
+    if (auto valid = store_detail::check_token_arguments(name, token_sha256, scopes); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    return with_connection<ApiToken>(
+        "create API token '" + name + "'",
+        [&](pqxx::connection& conn) -> std::expected<ApiToken, Error> {
+          pqxx::work tx(conn);
+          // ON CONFLICT DO NOTHING rather than catching the violation, so that a race between
+          // two creators ends in the same clear conflict as a plain duplicate.
+          SqlParams params;
+          const std::string sql =
+              "INSERT INTO herald_api_tokens (name, token_sha256, scopes, organization_id, "
+              "created_at) VALUES (" +
+              params.add(name) + ", " + params.add(token_sha256) + ", " +
+              params.add(format_scopes(scopes)) + ", " + params.add(text_or_null(organization_id)) +
+              "::bigint, now()) ON CONFLICT DO NOTHING RETURNING id, " + micros_of("created_at");
+          const pqxx::result inserted = params.exec(tx, sql);
+          if (inserted.empty()) {
+            auto taken = token_where(tx, "name = $1", name);
+            if (!taken) return std::unexpected(std::move(taken.error()));
+            if (*taken)
+              return std::unexpected(store_detail::token_name_taken(taken->value().token));
+            return std::unexpected(store_detail::token_hash_taken());
+          }
+          tx.commit();
+          return ApiToken{.id = inserted[0][0].as<std::int64_t>(),
+                          .name = name,
+                          .scopes = scopes,
+                          .organization_id = organization_id,
+                          .created_at = timestamp_from_micros(inserted[0][1].as<std::int64_t>()),
+                          .revoked_at = std::nullopt};
+        });
+  }
+
+  std::expected<std::vector<ApiToken>, Error> list_tokens() override {
+    return with_connection<std::vector<ApiToken>>(
+        "list API tokens",
+        [&](pqxx::connection& conn) -> std::expected<std::vector<ApiToken>, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          std::vector<ApiToken> tokens;
+          for (const auto& row : tx.exec(select_token_sql() + " ORDER BY name")) {
+            auto token = token_row(row);
+            if (!token) return std::unexpected(std::move(token.error()));
+            tokens.push_back(std::move(token->token));
+          }
+          return tokens;
+        });
+  }
+
+  std::expected<ApiToken, Error> revoke_token(const std::string& name) override {
+    if (auto valid = check_api_token_name(name); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    return with_connection<ApiToken>(
+        "revoke API token '" + name + "'",
+        [&](pqxx::connection& conn) -> std::expected<ApiToken, Error> {
+          pqxx::work tx(conn);
+          tx.exec_params(
+              "UPDATE herald_api_tokens SET revoked_at = now() "
+              "WHERE name = $1 AND revoked_at IS NULL",
+              name);
+          auto found = token_where(tx, "name = $1", name);
+          if (!found) return std::unexpected(std::move(found.error()));
+          if (!*found) return std::unexpected(store_detail::token_not_found(name));
+          tx.commit();
+          return std::move(found->value().token);
+        });
+  }
+
+  std::expected<std::optional<StoredApiToken>, Error> find_token(
+      const std::string& token_sha256) override {
+    if (auto valid = check_api_token_sha256(token_sha256); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    return with_connection<std::optional<StoredApiToken>>(
+        "look up an API token",
+        [&](pqxx::connection& conn) -> std::expected<std::optional<StoredApiToken>, Error> {
+          pqxx::nontransaction tx(conn);  // one statement: atomic by itself
+          return token_where(tx, "token_sha256 = $1", token_sha256);
+        });
+  }
+
  private:
+  static std::string select_token_sql() {
+    return "SELECT id, name, scopes, organization_id, " + micros_of("created_at") + ", " +
+           micros_of("revoked_at") + ", token_sha256 FROM herald_api_tokens";
+  }
+
+  /// The token in a row of `select_token_sql()`.
+  std::expected<StoredApiToken, Error> token_row(const pqxx::row& row) const {
+    StoredApiToken stored;
+    ApiToken& token = stored.token;
+    token.id = row[0].as<std::int64_t>();
+    token.name = row[1].c_str();
+    auto scopes = parse_scopes(row[2].c_str());
+    if (!scopes) {
+      return std::unexpected(Error{ErrorCode::internal,
+                                   server_ + ": API token '" + token.name +
+                                       "' has unreadable stored scopes: " + scopes.error().message,
+                                   "scopes"});
+    }
+    token.scopes = *scopes;
+    token.organization_id = optional_int(row[3]);
+    token.created_at = timestamp_from_micros(row[4].as<std::int64_t>());
+    if (auto revoked = optional_int(row[5])) token.revoked_at = timestamp_from_micros(*revoked);
+    stored.token_sha256 = row[6].c_str();
+    return stored;
+  }
+
+  /// The one token matching `condition` (on $1 = `value`) in `tx`, or nullopt.
+  std::expected<std::optional<StoredApiToken>, Error> token_where(pqxx::transaction_base& tx,
+                                                                  std::string_view condition,
+                                                                  const std::string& value) const {
+    const pqxx::result rows =
+        tx.exec_params(select_token_sql() + " WHERE " + std::string(condition), value);
+    if (rows.empty()) return std::optional<StoredApiToken>{};
+    auto token = token_row(rows[0]);
+    if (!token) return std::unexpected(std::move(token.error()));
+    return std::optional<StoredApiToken>(std::move(*token));
+  }
+
   static std::optional<std::string> text_or_null(const std::optional<std::int64_t>& value) {
     if (!value) return std::nullopt;
     return std::to_string(*value);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "herald/json.hpp"
+#include "store/api_token_checks.hpp"
 #include "store/audit_batch.hpp"
 #include "store/group_commit.hpp"
 
@@ -33,6 +34,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using sqlite_detail::failure;
+using store_detail::check_token_arguments;
+using store_detail::token_hash_taken;
+using store_detail::token_name_taken;
+using store_detail::token_not_found;
 
 // --- schema -----------------------------------------------------------------------------------
 
@@ -99,6 +104,18 @@ CREATE INDEX herald_audit_by_actor ON herald_audit_records (actor, position);
 CREATE INDEX herald_audit_by_action ON herald_audit_records (action);
 CREATE INDEX herald_audit_by_entity ON herald_audit_records (entity_type, entity_id, position);
 CREATE INDEX herald_audit_by_time ON herald_audit_records (occurred_at);
+)sql"},
+    // API tokens: only a token's SHA-256 is kept; scopes as their names ("ingest,read").
+    {2, R"sql(
+CREATE TABLE herald_api_tokens (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  scopes TEXT NOT NULL,
+  organization_id INTEGER,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
 )sql"},
 };
 static_assert(std::size(migrations) == sqlite_schema_version);
@@ -1112,6 +1129,96 @@ class SqliteStoreImpl final : public SqliteStore {
     return read_audit(**reader, where, "ASC", limit);
   }
 
+  // --- API tokens ---
+
+  std::expected<ApiToken, Error> create_token(
+      const std::string& name, const std::string& token_sha256, Scopes scopes,
+      std::optional<std::int64_t> organization_id) override {
+    if (auto valid = check_token_arguments(name, token_sha256, scopes); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    const Timestamp created_at = herald::now();
+    const std::string scope_names = format_scopes(scopes);
+    std::lock_guard lock(writer_mutex_);
+    return writer_->write_transaction(
+        "creating API token '" + name + "'", [&]() -> std::expected<ApiToken, Error> {
+          // Looked up first, under the write lock, so that a clash names what clashed.
+          auto taken = token_where(*writer_, "name = ?1", name);
+          if (!taken) return std::unexpected(std::move(taken.error()));
+          if (*taken) return std::unexpected(token_name_taken(taken->value().token));
+          auto same_hash = token_where(*writer_, "token_sha256 = ?1", token_sha256);
+          if (!same_hash) return std::unexpected(std::move(same_hash.error()));
+          if (*same_hash) return std::unexpected(token_hash_taken());
+          auto insert = writer_->prepare(
+              "INSERT INTO herald_api_tokens (name, token_sha256, scopes, organization_id, "
+              "created_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+          if (!insert) return std::unexpected(std::move(insert.error()));
+          insert->bind(1, std::string_view(name));
+          insert->bind(2, std::string_view(token_sha256));
+          insert->bind(3, std::string_view(scope_names));
+          insert->bind(4, organization_id);
+          insert->bind(5, to_micros(created_at));
+          if (const int rc = insert->step(); rc != SQLITE_DONE) {
+            return std::unexpected(writer_->error(rc, "creating API token '" + name + "'"));
+          }
+          return ApiToken{.id = sqlite3_last_insert_rowid(writer_->db()),
+                          .name = name,
+                          .scopes = scopes,
+                          .organization_id = organization_id,
+                          .created_at = created_at,
+                          .revoked_at = std::nullopt};
+        });
+  }
+
+  std::expected<std::vector<ApiToken>, Error> list_tokens() override {
+    auto reader = lease_reader();
+    if (!reader) return std::unexpected(std::move(reader.error()));
+    auto stmt = (*reader)->prepare(std::string(select_token_sql) + " ORDER BY name");
+    if (!stmt) return std::unexpected(std::move(stmt.error()));
+    std::vector<ApiToken> out;
+    int rc = 0;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+      auto token = token_row(*stmt);
+      if (!token) return std::unexpected(std::move(token.error()));
+      out.push_back(std::move(token->token));
+    }
+    if (rc != SQLITE_DONE) return std::unexpected((*reader)->error(rc, "listing API tokens"));
+    return out;
+  }
+
+  std::expected<ApiToken, Error> revoke_token(const std::string& name) override {
+    if (auto valid = check_api_token_name(name); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    const std::string doing = "revoking API token '" + name + "'";
+    std::lock_guard lock(writer_mutex_);
+    return writer_->write_transaction(doing, [&]() -> std::expected<ApiToken, Error> {
+      auto update = writer_->prepare(
+          "UPDATE herald_api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL");
+      if (!update) return std::unexpected(std::move(update.error()));
+      update->bind(1, std::string_view(name));
+      update->bind(2, to_micros(herald::now()));
+      if (const int rc = update->step(); rc != SQLITE_DONE) {
+        return std::unexpected(writer_->error(rc, doing));
+      }
+      update->reset();
+      auto found = token_where(*writer_, "name = ?1", name);
+      if (!found) return std::unexpected(std::move(found.error()));
+      if (!*found) return std::unexpected(token_not_found(name));
+      return std::move(found->value().token);
+    });
+  }
+
+  std::expected<std::optional<StoredApiToken>, Error> find_token(
+      const std::string& token_sha256) override {
+    if (auto valid = check_api_token_sha256(token_sha256); !valid) {
+      return std::unexpected(std::move(valid.error()));
+    }
+    auto reader = lease_reader();
+    if (!reader) return std::unexpected(std::move(reader.error()));
+    return token_where(**reader, "token_sha256 = ?1", token_sha256);
+  }
+
   // --- SqliteStore ---
 
   SqliteStoreStats stats() const override {
@@ -1256,6 +1363,46 @@ class SqliteStoreImpl final : public SqliteStore {
       return std::unexpected(writer_->error(rc, "saving checkpoint of consumer '" + name + "'"));
     }
     return {};
+  }
+
+  static constexpr std::string_view select_token_sql =
+      "SELECT id, name, scopes, organization_id, created_at, revoked_at, token_sha256 "
+      "FROM herald_api_tokens";
+
+  /// The token in the current row of a `select_token_sql` statement.
+  std::expected<StoredApiToken, Error> token_row(Statement& stmt) const {
+    StoredApiToken stored;
+    ApiToken& token = stored.token;
+    token.id = stmt.int64(0);
+    token.name = std::string(stmt.text(1));
+    auto scopes = parse_scopes(stmt.text(2));
+    if (!scopes) {
+      return std::unexpected(Error{ErrorCode::internal,
+                                   where_ + ": API token '" + token.name +
+                                       "' has unreadable stored scopes: " + scopes.error().message,
+                                   "scopes"});
+    }
+    token.scopes = *scopes;
+    token.organization_id = stmt.optional_int64(3);
+    token.created_at = from_micros(stmt.int64(4));
+    if (auto revoked = stmt.optional_int64(5)) token.revoked_at = from_micros(*revoked);
+    stored.token_sha256 = std::string(stmt.text(6));
+    return stored;
+  }
+
+  /// The one token matching `condition` (on ?1 = `value`), through `conn`, or nullopt.
+  std::expected<std::optional<StoredApiToken>, Error> token_where(Connection& conn,
+                                                                  std::string_view condition,
+                                                                  const std::string& value) const {
+    auto stmt = conn.prepare(std::string(select_token_sql) + " WHERE " + std::string(condition));
+    if (!stmt) return std::unexpected(std::move(stmt.error()));
+    stmt->bind(1, std::string_view(value));
+    const int rc = stmt->step();
+    if (rc == SQLITE_DONE) return std::optional<StoredApiToken>{};
+    if (rc != SQLITE_ROW) return std::unexpected(conn.error(rc, "looking up an API token"));
+    auto token = token_row(*stmt);
+    if (!token) return std::unexpected(std::move(token.error()));
+    return std::optional<StoredApiToken>(std::move(*token));
   }
 
   static std::expected<void, Error> check_consumer(const std::string& name, std::int64_t position) {

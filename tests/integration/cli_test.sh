@@ -628,6 +628,119 @@ for file in garbage.db empty.db shop.db blank.db; do
   done
 done
 
+# ---------------------------------------------------------------------------------------------
+# API tokens: herald token create|list|revoke (docs/security.md, docs/operations.md).
+
+tokens_db=$work/tokens.db
+token_pattern='^hrld_[A-Za-z0-9_-]{43}$'
+
+check "herald --help lists token; herald token --help lists create, list and revoke"
+run --help
+expect_stdout "token"
+run token --help
+expect_status 0 token --help
+for command in create list revoke; do expect_stdout "$command"; done
+for command in create list revoke; do
+  run token "$command" --help
+  expect_status 0 token "$command" --help
+  expect_stdout "Usage: herald token $command"
+  expect_stdout "--db"
+  expect_stdout "--store"
+done
+
+check "herald token create prints the token alone on stdout's first line, and a note on stderr"
+run token create --name ingest-bot --scopes ingest,read --org 42 --db "$tokens_db"
+expect_status 0 token create
+[ "$(wc -l <"$out")" -eq 1 ] || fail "token create printed $(wc -l <"$out") lines on stdout, expected 1"
+grep -qE "$token_pattern" "$out" || fail "token create printed '$(head -c 80 "$out")', not a token"
+expect_stderr "will not be shown again"
+expect_stderr "created a new herald store"
+ingest_token=$(head -n 1 "$out")
+grep -qF -- "$ingest_token" "$err" && fail "the token reached stderr"
+
+check "the store holds the SHA-256 of the printed token, and not the token"
+py_db() { python3 - "$@" || fail "token storage check failed"; }
+py_db "$tokens_db" "$ingest_token" <<'PY'
+import hashlib, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+rows = c.execute("SELECT name, token_sha256, scopes, organization_id FROM herald_api_tokens").fetchall()
+assert rows == [("ingest-bot", hashlib.sha256(sys.argv[2].encode()).hexdigest(), "ingest,read", 42)], rows
+PY
+grep -qF -- "$ingest_token" "$tokens_db" && fail "the token itself is in the database file"
+
+check "herald token create with an existing store creates no note about a new one"
+run token create --name reader --scopes read --db "$tokens_db"
+expect_status 0 token create reader
+grep -qE "$token_pattern" "$out" || fail "token create printed no token"
+reader_token=$(head -n 1 "$out")
+[ "$reader_token" != "$ingest_token" ] || fail "two tokens were the same"
+if grep -q "created a new herald store" "$err"; then fail "announced a new store for an existing one"; fi
+
+check "herald token list shows name, scopes, organization, created and revoked, and no secret"
+run token list --db "$tokens_db"
+expect_status 0 token list
+for text in NAME SCOPES ORGANIZATION CREATED REVOKED ingest-bot "ingest,read" 42 reader; do
+  expect_stdout "$text"
+done
+run token list --json --db "$tokens_db"
+expect_status 0 token list --json
+py 'import json, sys
+tokens = {t["name"]: t for t in json.load(open(sys.argv[1]))["tokens"]}
+assert tokens["ingest-bot"]["scopes"] == ["ingest", "read"] and tokens["ingest-bot"]["organization_id"] == 42, tokens
+assert tokens["reader"]["organization_id"] is None and tokens["reader"]["revoked_at"] is None, tokens
+assert all(set(t) == {"id", "name", "scopes", "organization_id", "created_at", "revoked_at"} for t in tokens.values()), tokens'
+ingest_hash=$(printf %s "$ingest_token" | sha256sum | cut -d' ' -f1)
+for secret in "$ingest_token" "$reader_token" "$ingest_hash" hrld_; do
+  run token list --db "$tokens_db"
+  grep -qF -- "$secret" "$out" && fail "token list printed a secret ($secret)"
+  run token list --json --db "$tokens_db"
+  grep -qF -- "$secret" "$out" && fail "token list --json printed a secret ($secret)"
+done
+
+check "herald token create rejects bad input with exit 2 and one line naming what was wrong"
+expect_error 2 "unknown scope 'write'" token create --name w --scopes read,write --db "$tokens_db"
+expect_error 2 "--scopes: empty scope name" token create --name w --scopes read,,ingest --db "$tokens_db"
+expect_error 2 "--scopes: expected a comma-separated list" token create --name w --scopes "" --db "$tokens_db"
+expect_error 2 "--name is required" token create --scopes read --db "$tokens_db"
+expect_error 2 "--scopes is required" token create --name w --db "$tokens_db"
+expect_error 2 "--name: 'bad name' has a character other than" token create --name "bad name" --scopes read --db "$tokens_db"
+expect_error 2 "--name: expected a token name" token create --name "" --scopes read --db "$tokens_db"
+expect_error 2 "characters long; a token name has at most 64" token create --name "$(printf 'a%.0s' {1..100000})" --scopes read --db "$tokens_db"
+expect_error 2 "has a character other than" token create --name "$(printf 'evil\nline')" --scopes read --db "$tokens_db"
+expect_error 2 "has a character other than" token create --name "x';DROP TABLE herald_api_tokens;--" --scopes read --db "$tokens_db"
+expect_error 2 "--org 'acme': expected an organization id" token create --name w --scopes read --org acme --db "$tokens_db"
+expect_error 2 "--org '99999999999999999999': expected an organization id" token create --name w --scopes read --org 99999999999999999999 --db "$tokens_db"
+expect_error 2 "--bogus" token create --name w --scopes read --bogus --db "$tokens_db"
+expect_error 2 "not both" token create --name w --scopes read --db "$tokens_db" --store postgresql://x@127.0.0.1/y
+run token list --json --db "$tokens_db"
+py 'import json, sys; assert len(json.load(open(sys.argv[1]))["tokens"]) == 2, "a refused create wrote a token"'
+
+check "herald token create of a name already taken exits 1 naming it; nothing is printed"
+expect_error 1 "an API token named 'reader' already exists" token create --name reader --scopes admin --db "$tokens_db"
+
+check "herald token revoke revokes a token once; list shows when; unknown or bad names fail"
+run token revoke reader --db "$tokens_db"
+expect_status 0 token revoke
+expect_stdout "revoked API token 'reader'"
+run token list --json --db "$tokens_db"
+py 'import json, sys
+tokens = {t["name"]: t for t in json.load(open(sys.argv[1]))["tokens"]}
+assert tokens["reader"]["revoked_at"] and tokens["ingest-bot"]["revoked_at"] is None, tokens'
+run token revoke reader --db "$tokens_db"
+expect_status 0 token revoke again
+expect_stdout "was already revoked at"
+expect_error 1 "no API token named 'nobody'" token revoke nobody --db "$tokens_db"
+expect_error 2 "NAME is required" token revoke --db "$tokens_db"
+expect_error 2 "NAME: 'a/b' has a character other than" token revoke a/b --db "$tokens_db"
+expect_error 1 "an API token named 'reader' already exists (revoked at" token create --name reader --scopes read --db "$tokens_db"
+
+check "herald token list|revoke on a missing --db fail with one line and create no file"
+expect_error 1 "does not exist" token list --db "$work/no-tokens.db"
+expect_error 1 "does not exist" token revoke reader --db "$work/no-tokens.db"
+[ ! -e "$work/no-tokens.db" ] || fail "token list created $work/no-tokens.db"
+expect_error 2 "expected a command: create, list or revoke" token
+expect_error 2 "unknown command 'frob'; expected create, list or revoke" token frob
+
 if [ -n "${HERALD_TEST_PG_URL:-}" ]; then
   pg=$HERALD_TEST_PG_URL
   check "PostgreSQL: herald demo --store records the day; the store commands read it"
@@ -667,6 +780,24 @@ assert c["audit"]["lag"] == 0 and c["discord-roles"]["parked"] == 1, c'
   status=$?
   set -e
   expect_status 0 HERALD_STORE=... audit head
+
+  check "PostgreSQL: herald token create stores the SHA-256 of the printed token; list and revoke"
+  run token create --name pg-bot --scopes read,audit --store "$pg"
+  expect_status 0 token create --store
+  grep -qE "$token_pattern" "$out" || fail "token create --store printed no token"
+  pg_token=$(head -n 1 "$out")
+  [ "$(psql "$pg" -X -At -c "SELECT token_sha256 FROM herald_api_tokens WHERE name = 'pg-bot'")" = \
+    "$(printf %s "$pg_token" | sha256sum | cut -d' ' -f1)" ] || fail "the stored hash is not the token's SHA-256"
+  expect_error 1 "an API token named 'pg-bot' already exists" token create --name pg-bot --scopes read --store "$pg"
+  run token list --store "$pg" --json
+  expect_status 0 token list --store
+  py 'import json, sys
+tokens = json.load(open(sys.argv[1]))["tokens"]
+assert [(t["name"], t["scopes"]) for t in tokens] == [("pg-bot", ["read", "audit"])], tokens'
+  grep -qF -- "$pg_token" "$out" && fail "token list --store printed the token"
+  run token revoke pg-bot --store "$pg"
+  expect_status 0 token revoke --store
+  expect_error 1 "no API token named 'nobody'" token revoke nobody --store "$pg"
 
   check "PostgreSQL: a database without herald's tables is reported, not filled"
   other=${pg%/*}/postgres

@@ -21,6 +21,7 @@ TEST(Error, CodesHaveStableNames) {
   EXPECT_EQ(to_string(ErrorCode::unavailable), "unavailable");
   EXPECT_EQ(to_string(ErrorCode::io), "io");
   EXPECT_EQ(to_string(ErrorCode::internal), "internal");
+  EXPECT_EQ(to_string(ErrorCode::unauthenticated), "unauthenticated");
 }
 
 }  // namespace
