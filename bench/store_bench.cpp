@@ -10,7 +10,9 @@
 //       transaction, the ceiling; a raw loop that also encodes each event shows the JSON's share.
 //   (2) 8 threads each appending single events and waiting for durability (group commit),
 //       against one thread committing each event in a transaction of its own (raw, SQLite with
-//       synchronous=FULL). More appender threads show how group commit scales.
+//       synchronous=FULL). More appender threads show how group commit scales; 8 threads each
+//       keeping 64 asynchronous appends in flight (append_async) show what many appends waiting
+//       at once let one commit carry.
 //   (3) forward read (replay): read_forward over 100,000 stored events, decoded into typed events,
 //       against a raw SELECT of the same rows (no decoding) and one that parses each body.
 //   (4) the audit consumer catching up with stored events (hash chain, one record each).
@@ -31,6 +33,7 @@
 #include <atomic>
 #include <boost/json/parse.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +41,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -67,6 +71,8 @@ constexpr std::int64_t batches_per_run = 30;
 constexpr int group_threads = 8;
 constexpr std::int64_t appends_per_thread = 150;
 constexpr std::int64_t single_commits_per_run = 400;
+constexpr std::size_t async_in_flight = 64;
+constexpr std::int64_t async_appends_per_thread = 2'000;
 constexpr std::int64_t read_events = 100'000;
 constexpr std::int64_t audit_events = 3'000;
 
@@ -393,6 +399,39 @@ void concurrent_appends(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+/// Each thread keeps `async_in_flight` appends outstanding (append_async) and counts each as done
+/// when its callback reports it durable; the last iteration waits for the rest, inside the timing.
+void concurrent_async_appends(benchmark::State& state) {
+  herald::EventStore& store = *SharedStore::store;
+  std::int64_t next = static_cast<std::int64_t>(state.thread_index()) * 10'000'000 + 5'000'000;
+  std::mutex mutex;
+  std::condition_variable completed;
+  std::size_t in_flight = 0;
+  std::string error;
+  auto done = [&](std::expected<herald::AppendResult, herald::Error> outcome) {
+    std::lock_guard lock(mutex);
+    --in_flight;
+    if (!outcome && error.empty()) error = outcome.error().message;
+    completed.notify_one();
+  };
+  std::int64_t submitted = 0;
+  for (auto _ : state) {
+    herald::EventPtr event = make_event(next++);
+    {
+      std::unique_lock lock(mutex);
+      completed.wait(lock, [&] { return in_flight < async_in_flight; });
+      ++in_flight;
+    }
+    store.append_async(std::move(event), done);
+    if (++submitted == static_cast<std::int64_t>(state.max_iterations)) {
+      std::unique_lock lock(mutex);
+      completed.wait(lock, [&] { return in_flight == 0; });
+    }
+  }
+  if (!error.empty()) state.SkipWithError(error.c_str());
+  state.SetItemsProcessed(state.iterations());
+}
+
 void sqlite_single_commits_raw(benchmark::State& state) {
   RawSqlite raw(fresh_herald_file("single-raw"));
   std::int64_t next = 0;
@@ -713,6 +752,12 @@ benchmark::internal::Benchmark* add_case(std::string_view key, Case info, Fn&& f
       ->UseRealTime();  // durability is waiting for the disk, which CPU time does not see
 }
 
+/// The (2) row of asynchronous appends: "herald async, 8 threads x 64 in flight".
+std::string async_name() {
+  return "herald async, " + std::to_string(group_threads) + " threads x " +
+         std::to_string(async_in_flight) + " in flight";
+}
+
 void register_sqlite() {
   const std::string batch = "(1) SQLite: batch of 1,000 events, 1 txn";
   add_case("s1_batch", {batch, herald_name, raw_name}, sqlite_batch_herald)
@@ -733,6 +778,11 @@ void register_sqlite() {
         ->Setup(&SharedStore::create_sqlite)
         ->Teardown(&SharedStore::destroy);
   }
+  add_case("s2_single_appends", {group, async_name(), "raw, 1 thread"}, concurrent_async_appends)
+      ->Threads(group_threads)
+      ->Iterations(async_appends_per_thread)
+      ->Setup(&SharedStore::create_sqlite)
+      ->Teardown(&SharedStore::destroy);
   add_case("s2_single_appends", {group, "raw, 1 thread", "raw, 1 thread"},
            sqlite_single_commits_raw)
       ->Iterations(single_commits_per_run);
@@ -772,6 +822,11 @@ void register_postgres() {
         ->Setup(&SharedStore::create_postgres)
         ->Teardown(&SharedStore::destroy);
   }
+  add_case("p2_single_appends", {group, async_name(), "raw, 1 thread"}, concurrent_async_appends)
+      ->Threads(group_threads)
+      ->Iterations(async_appends_per_thread)
+      ->Setup(&SharedStore::create_postgres)
+      ->Teardown(&SharedStore::destroy);
   add_case("p2_single_appends", {group, "raw, 1 thread", "raw, 1 thread"}, pg_single_commits_raw)
       ->Iterations(single_commits_per_run);
 
@@ -874,7 +929,7 @@ Medians print_table(const SummaryReporter& reporter) {
   std::printf(
       "median of the repetitions (events/s, higher is better); spread = (max - min) / median;\n"
       "ratio = this / baseline\n\n");
-  std::printf("%-42s %-28s %18s %7s %5s  %s\n", "scenario", "implementation", "median", "spread",
+  std::printf("%-42s %-40s %18s %7s %5s  %s\n", "scenario", "implementation", "median", "spread",
               "reps", "ratio");
   for (const auto& [name, info] : cases()) {
     const std::vector<double>* samples = reporter.samples(name);
@@ -910,7 +965,7 @@ Medians print_table(const SummaryReporter& reporter) {
                     info.baseline.c_str());
     }
     if (info.scenario != previous_scenario && !previous_scenario.empty()) std::printf("\n");
-    std::printf("%-42s %-28s %18s %6.1f%% %5zu  %s\n",
+    std::printf("%-42s %-40s %18s %6.1f%% %5zu  %s\n",
                 info.scenario != previous_scenario ? info.scenario.c_str() : "", info.impl.c_str(),
                 format_rate(value->second).c_str(), spread, samples.size(), ratio);
     previous_scenario = info.scenario;
@@ -957,6 +1012,10 @@ void print_targets(const Medians& medians) {
            ratio(prefix + "1_batch/herald", prefix + "1_batch/raw"), 0.7, "x");
     report("(2) " + backend + ": 8 threads group commit >= 20x raw 1 thread",
            ratio(prefix + "2_single_appends/herald, 8 threads",
+                 prefix + "2_single_appends/raw, 1 thread"),
+           20, "x");
+    report("(2) " + backend + ": 8 threads x 64 async in flight >= 20x raw 1 thread",
+           ratio(prefix + "2_single_appends/" + async_name(),
                  prefix + "2_single_appends/raw, 1 thread"),
            20, "x");
     report("(3) " + backend + ": forward read >= 1 M events/s", millions(prefix + "3_read/herald"),

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -36,6 +37,14 @@ struct AppendResult {
   /// `position` is the stored event's).
   bool inserted = true;
 };
+
+/// Receives the outcome of `EventStore::append_async`: the event's result once its transaction
+/// committed, or why it was not stored.
+using AppendCallback = std::move_only_function<void(std::expected<AppendResult, Error>)>;
+/// Receives the outcome of `EventStore::append_batch_async`: every event's result in order once
+/// the transaction committed, or one error (then nothing of the batch was stored).
+using BatchCallback =
+    std::move_only_function<void(std::expected<std::vector<AppendResult>, Error>)>;
 
 /// Which events a read returns. Empty members match everything.
 struct EventFilter {
@@ -103,11 +112,32 @@ class EventStore {
  public:
   virtual ~EventStore() = default;
 
-  /// Appends one event durably. Concurrent callers share a transaction (group commit).
+  /// Appends one event durably; blocks until it is. Concurrent appends, blocking or not, share a
+  /// transaction (group commit); a lone caller commits in its own thread.
   virtual std::expected<AppendResult, Error> append(EventRef event) = 0;
-  /// Appends several events in one transaction, in order; all or none.
+  /// Appends several events in one transaction, in order; all or none. Shares the transaction
+  /// with other appends queued at the same time (a batch is never split).
   virtual std::expected<std::vector<AppendResult>, Error> append_batch(
       std::span<const EventRef> events) = 0;
+
+  /// Appends one event durably without waiting: queues it and returns at once; `done` runs once,
+  /// with the result `append` would return, after the transaction that took the event committed
+  /// or failed. Appends queued together share transactions with each other and with blocking
+  /// appends, and take positions in the order they were queued.
+  ///
+  /// `done` runs on a thread the store owns, one callback at a time, while the next transaction
+  /// commits: it must not block (calling `append_async` again is fine), throw, or destroy the
+  /// store. Every call gets its callback, also when the store is destroyed: destruction commits
+  /// what is queued and runs every callback first.
+  ///
+  /// Errors, through `done`: those of `append`; `unavailable` when `StoreOptions::
+  /// max_queued_events` events of asynchronous appends are queued already (nothing is written;
+  /// retry once earlier appends completed), or while the store is being destroyed.
+  virtual void append_async(EventPtr event, AppendCallback done) = 0;
+  /// Appends `events` in order, all or none, without waiting, as `append_async`: `done` runs
+  /// once with every result or one error. A batch larger than `max_queued_events` is accepted
+  /// when no other asynchronous append is queued.
+  virtual void append_batch_async(std::vector<EventPtr> events, BatchCallback done) = 0;
 
   /// Events with position > `after`, oldest first, at most `limit`.
   virtual std::expected<std::vector<StoredEvent>, Error> read_forward(
@@ -214,8 +244,15 @@ struct StoreOptions {
   std::int64_t sqlite_max_pages = 0;
   /// Largest encoded event accepted by append (bytes).
   std::size_t max_event_bytes = std::size_t{1} << 20;
-  /// Group commit: the most events one shared transaction takes.
+  /// Group commit: the most events one shared transaction takes (a larger batch goes alone).
   std::size_t max_group = 1024;
+  /// Group commit: the most encoded bytes one shared transaction takes (a larger event or batch
+  /// goes alone).
+  std::size_t max_group_bytes = std::size_t{4} << 20;
+  /// The most events of `append_async` and `append_batch_async` calls queued or being committed
+  /// (until their callbacks start) at once; further calls fail at once with `unavailable`.
+  /// Blocking appends are not counted: their callers wait.
+  std::size_t max_queued_events = 10000;
   /// SQLite only: how long a write waits for another connection's write lock (busy_timeout).
   std::chrono::milliseconds sqlite_busy_timeout{5000};
   /// SQLite only: how often `wait_for` checks the head for appends it was not woken for (made by

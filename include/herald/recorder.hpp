@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <expected>
 #include <functional>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct RecorderOptions {
   std::function<void(EventRef, const Error&)> on_publish_error;
 };
 
+/// Receives the outcome of `Recorder::record_async`: the event's position, or the store's error.
+using RecordCallback = std::move_only_function<void(std::expected<std::int64_t, Error>)>;
+
 /// The one call for services: stores an event durably, then hands it to the bus, so an event
 /// is never seen by handlers before it is safe (ORIGINAL.md, weakness 6). Thread-safe: the store
 /// and the bus are; the recorder keeps no state of its own besides its options. The store and
@@ -54,12 +58,25 @@ class Recorder {
   /// order; returns their positions in order.
   std::expected<std::vector<std::int64_t>, Error> record_batch(std::span<const EventPtr> events);
 
+  /// Like `record`, without waiting: appends `event` with `EventStore::append_async`; once it is
+  /// durable, publishes it when newly stored, then calls `done` with its position. On an error
+  /// nothing is published and `done` gets the store's error. Both run on the store's completion
+  /// thread, so `done` must not block (with `RecordDispatch::emit` the handlers run there too,
+  /// and must not block either). The recorder may be destroyed while calls are pending; the bus
+  /// must outlive them (destroying the store completes them).
+  void record_async(EventPtr event, RecordCallback done);
+
  private:
-  void dispatch(const EventPtr& event);
+  /// What pending `record_async` calls share with the recorder.
+  struct Target {
+    EventBus& bus;
+    RecorderOptions options;
+  };
+
+  static void dispatch(const Target& target, const EventPtr& event);
 
   EventStore& store_;
-  EventBus& bus_;
-  RecorderOptions options_;
+  std::shared_ptr<const Target> target_;
 };
 
 }  // namespace herald

@@ -24,6 +24,16 @@
 #include "store/group_commit.hpp"
 
 namespace herald::detail {
+
+/// `postgres_append_rows` once the transaction holds the append lock: writes `rows` and returns
+/// their results. `prepared`: run the statement prepared by `prepare_postgres_append` on this
+/// connection. Throws what libpqxx throws.
+std::vector<AppendResult> postgres_append_rows_locked(pqxx::transaction_base& tx,
+                                                      std::span<const PostgresEventRow* const> rows,
+                                                      bool prepared, Timestamp* recorded_at);
+/// Defines the append statement on `conn` (the server prepares it at its first use).
+void prepare_postgres_append(pqxx::connection_base& conn);
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -371,12 +381,17 @@ class PostgresStore final : public EventStore {
         server_(std::move(server)),
         pool_(std::move(conninfo)),
         group_commit_(
-            [this](std::span<const GroupCommitRequest> group) { return commit_group(group); },
-            options.max_group) {
+            [this](std::span<const GroupCommitRequest> rows) { return commit_group(rows); },
+            {.max_group_events = options.max_group,
+             .max_group_bytes = options.max_group_bytes,
+             .max_queued_events = options.max_queued_events,
+             .where = "PostgreSQL at " + server_}) {
     if (::pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
   }
 
   ~PostgresStore() override {
+    // Queued appends still commit (and wake waiters): before any member goes.
+    group_commit_.close();
     {
       std::lock_guard lock(wake_mutex_);
       stopping_ = true;
@@ -414,6 +429,30 @@ class PostgresStore final : public EventStore {
 
   std::expected<std::vector<AppendResult>, Error> append_batch(
       std::span<const EventRef> events) override {
+    auto bodies = encode_batch(events);
+    if (!bodies) return std::unexpected(std::move(bodies.error()));
+    if (events.empty()) return std::vector<AppendResult>{};
+    std::vector<GroupCommitRequest> rows;
+    rows.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) rows.push_back({events[i], (*bodies)[i]});
+    return group_commit_.submit_batch(rows);
+  }
+
+  void append_async(EventPtr event, AppendCallback done) override {
+    auto body = encode_for_postgres(event, options_.catalog, options_.max_event_bytes, server_);
+    if (!body) return group_commit_.fail_async(std::move(done), std::move(body.error()));
+    group_commit_.submit_async(std::move(event), std::move(*body), std::move(done));
+  }
+
+  void append_batch_async(std::vector<EventPtr> events, BatchCallback done) override {
+    std::vector<EventRef> refs(events.begin(), events.end());
+    auto bodies = encode_batch(refs);
+    if (!bodies) return group_commit_.fail_async(std::move(done), std::move(bodies.error()));
+    group_commit_.submit_batch_async(std::move(events), std::move(*bodies), std::move(done));
+  }
+
+  /// Checks every event of a batch before anything is queued, so a refused one writes nothing.
+  std::expected<std::vector<std::string>, Error> encode_batch(std::span<const EventRef> events) {
     std::vector<std::string> bodies;
     bodies.reserve(events.size());
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -427,13 +466,7 @@ class PostgresStore final : public EventStore {
       }
       bodies.push_back(std::move(*body));
     }
-    if (events.empty()) return std::vector<AppendResult>{};
-    std::vector<PostgresEventRow> rows;
-    rows.reserve(events.size());
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      rows.push_back(postgres_row(events[i], bodies[i]));
-    }
-    return write_rows(rows);
+    return bodies;
   }
 
   // --- reads ---
@@ -1178,32 +1211,73 @@ class PostgresStore final : public EventStore {
     }
   }
 
+  // One appending transaction in three round trips: BEGIN with the append lock, the prepared
+  // append statement, COMMIT (the protocol of `postgres_append_rows`, which takes four and parses
+  // its statement each time, as it runs in a transaction the caller owns). BEGIN and COMMIT are
+  // sent by hand, so that BEGIN and the lock share one round trip: a statement that took the lock
+  // itself would read with a snapshot from before it waited (see append_rows_sql).
+  std::vector<AppendResult> append_transaction(pqxx::connection& conn,
+                                               std::span<const PostgresEventRow* const> rows) {
+    static const std::string begin_and_lock =
+        "BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(append_lock_key) + ")";
+    prepare_postgres_append(conn);
+    bool committing = false;
+    try {
+      pqxx::nontransaction tx(conn);
+      tx.exec(begin_and_lock);
+      auto results = postgres_append_rows_locked(tx, rows, /*prepared=*/true, nullptr);
+      committing = true;
+      tx.exec("COMMIT");
+      return results;
+    } catch (const pqxx::broken_connection& failure) {
+      if (committing) throw pqxx::in_doubt_error(failure.what());
+      throw;
+    } catch (...) {
+      // The transaction block is still open on the server: end it, or drop the connection so
+      // that it is not reused inside it.
+      try {
+        pqxx::nontransaction(conn).exec("ROLLBACK");
+      } catch (...) {
+        conn.disconnect();
+      }
+      throw;
+    }
+  }
+
   // Appends `rows` in one transaction and wakes this process's waiters once it committed.
   std::expected<std::vector<AppendResult>, Error> write_rows(
       std::span<const PostgresEventRow> rows) {
     std::vector<const PostgresEventRow*> pointers;
     pointers.reserve(rows.size());
     for (const auto& row : rows) pointers.push_back(&row);
-    auto results = with_connection<std::vector<AppendResult>>(
+    const std::string what =
         rows.size() == 1 ? "append event " + rows[0].event_id
-                         : "append " + std::to_string(rows.size()) + " events in one transaction",
-        [&](pqxx::connection& conn) -> std::expected<std::vector<AppendResult>, Error> {
-          pqxx::work tx(conn);
-          auto appended = postgres_append_rows(tx, pointers, /*check_schema=*/false);
-          if (!appended) return appended;
-          tx.commit();
-          return appended;
+                         : "append " + std::to_string(rows.size()) + " events in one transaction";
+    auto results = with_connection<std::vector<AppendResult>>(
+        what, [&](pqxx::connection& conn) -> std::expected<std::vector<AppendResult>, Error> {
+          try {
+            return append_transaction(conn, pointers);
+          } catch (const pqxx::sql_error& failure) {
+            // A row the server refuses (SQLSTATE classes 22, data exception, and 23, integrity
+            // constraint violation, e.g. a constraint or trigger of the operator's) is the
+            // content's fault, not the server's: group commit then retries each request alone.
+            const std::string& state = failure.sqlstate();
+            if (!state.starts_with("22") && !state.starts_with("23")) throw;
+            Error error = postgres_error(failure, what, server_);
+            error.code = ErrorCode::invalid_argument;
+            return std::unexpected(std::move(error));
+          }
         });
     if (results) wake();
     return results;
   }
 
-  // Group commit (src/store/group_commit.hpp): the single appends queued together.
+  // Group commit (src/store/group_commit.hpp): the rows of every request queued together.
   std::expected<std::vector<AppendResult>, Error> commit_group(
-      std::span<const GroupCommitRequest> group) {
+      std::span<const GroupCommitRequest> requests) {
     std::vector<PostgresEventRow> rows;
-    rows.reserve(group.size());
-    for (const auto& request : group) rows.push_back(postgres_row(request.event, request.body));
+    rows.reserve(requests.size());
+    for (const auto& request : requests) rows.push_back(postgres_row(request.event, request.body));
     return write_rows(rows);
   }
 
@@ -1373,11 +1447,149 @@ PostgresEventRow postgres_row(EventRef event, std::string_view body) {
   return row;
 }
 
+namespace {
+
+// One statement appends a run of rows once the append lock is held: it finds the ids already
+// stored, numbers the new rows (each id once, first occurrence first) in a block of positions
+// above every stored one, stamps them with one recording time, inserts them and queues the
+// NOTIFY. The rows travel as eight array parameters, so the text is the same for any number of
+// rows and a connection prepares it once. It must run in a statement after the one that took the
+// lock: a statement's snapshot is taken when it starts, and only a snapshot taken under the lock
+// sees every earlier append committed (READ COMMITTED). `n` numbers the rows from 1; the answer
+// has a row for each stored or inserted one: (n, position, inserted, recorded_at in µs).
+const std::string append_rows_sql =
+    "WITH input AS ("
+    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[],"
+    " $6::text[], $7::text[], $8::json[]) WITH ORDINALITY"
+    " AS t(event_id, event_type, occurred_at, actor, organization_id, entity_type, entity_id,"
+    " body, n)),"
+    " stored AS (SELECT i.n, e.position FROM input i JOIN herald_events e"
+    " ON e.event_id = i.event_id),"
+    " firsts AS (SELECT DISTINCT ON (event_id) * FROM input ORDER BY event_id, n),"
+    " fresh AS (SELECT f.*, row_number() OVER (ORDER BY f.n) AS k FROM firsts f"
+    " WHERE NOT EXISTS (SELECT 1 FROM herald_events e WHERE e.event_id = f.event_id)),"
+    " block AS (SELECT setval('herald_position_seq', greatest(nextval('herald_position_seq'),"
+    " (SELECT coalesce(max(position), 0) + 1 FROM herald_events))"
+    " + (SELECT count(*) FROM fresh) - 1) - (SELECT count(*) FROM fresh) AS base,"
+    " clock_timestamp() AS recorded_at, pg_notify($9, '') AS notified"
+    " WHERE EXISTS (SELECT 1 FROM fresh)),"
+    " inserted AS (INSERT INTO herald_events (position, event_id, event_type, occurred_at,"
+    " recorded_at, actor, organization_id, entity_type, entity_id, body)"
+    " SELECT b.base + f.k, f.event_id, f.event_type, f.occurred_at, b.recorded_at, f.actor,"
+    " f.organization_id, f.entity_type, f.entity_id, f.body FROM fresh f CROSS JOIN block b"
+    " ORDER BY f.k ON CONFLICT (event_id) DO NOTHING RETURNING event_id, position)"
+    " SELECT s.n, s.position, false, NULL::bigint FROM stored s"
+    " UNION ALL SELECT f.n, i.position, true, " +
+    micros_of("b.recorded_at") +
+    " FROM inserted i JOIN fresh f ON f.event_id = i.event_id CROSS JOIN block b";
+
+// The name of `append_rows_sql` prepared on the store's own connections.
+constexpr const char* append_rows_statement = "herald_append_rows";
+
+// Rows per statement: bounds the size of one statement's parameters.
+constexpr std::size_t append_statement_rows = 1000;
+
+/// A PostgreSQL array literal built element by element: {"a","b",NULL}.
+class ArrayLiteral {
+ public:
+  ArrayLiteral() { text_.push_back('{'); }
+  void add(std::optional<std::string_view> value) {
+    if (text_.size() > 1) text_.push_back(',');
+    if (!value) {
+      text_ += "NULL";
+      return;
+    }
+    text_.push_back('"');
+    for (const char c : *value) {
+      if (c == '"' || c == '\\') text_.push_back('\\');
+      text_.push_back(c);
+    }
+    text_.push_back('"');
+  }
+  std::string finish() {
+    text_.push_back('}');
+    return std::move(text_);
+  }
+
+ private:
+  std::string text_;
+};
+
+std::optional<std::string_view> view(const std::optional<std::string>& value) {
+  if (!value) return std::nullopt;
+  return std::string_view(*value);
+}
+
+}  // namespace
+
+std::vector<AppendResult> postgres_append_rows_locked(pqxx::transaction_base& tx,
+                                                      std::span<const PostgresEventRow* const> rows,
+                                                      bool prepared, Timestamp* recorded_at) {
+  std::vector<AppendResult> results(rows.size());
+  std::vector<bool> answered(rows.size(), false);
+  bool stamped = false;
+  for (std::size_t start = 0; start < rows.size(); start += append_statement_rows) {
+    const std::size_t end = std::min(rows.size(), start + append_statement_rows);
+    ArrayLiteral ids, types, occurred, actors, organizations, entity_types, entity_ids, bodies;
+    for (std::size_t i = start; i < end; ++i) {
+      const PostgresEventRow& row = *rows[i];
+      ids.add(row.event_id);
+      types.add(row.event_type);
+      occurred.add(row.occurred_at);
+      actors.add(view(row.actor));
+      organizations.add(view(row.organization_id));
+      entity_types.add(view(row.entity_type));
+      entity_ids.add(view(row.entity_id));
+      bodies.add(row.body);
+    }
+    const std::string channel = events_channel;
+    const pqxx::result out =
+        prepared
+            ? tx.exec_prepared(append_rows_statement, ids.finish(), types.finish(),
+                               occurred.finish(), actors.finish(), organizations.finish(),
+                               entity_types.finish(), entity_ids.finish(), bodies.finish(), channel)
+            : tx.exec_params(append_rows_sql, ids.finish(), types.finish(), occurred.finish(),
+                             actors.finish(), organizations.finish(), entity_types.finish(),
+                             entity_ids.finish(), bodies.finish(), channel);
+    for (const auto& row : out) {
+      const std::size_t i = start + row[0].as<std::size_t>() - 1;
+      results[i] =
+          AppendResult{.position = row[1].as<std::int64_t>(), .inserted = row[2].as<bool>()};
+      answered[i] = true;
+      if (results[i].inserted && !stamped && recorded_at != nullptr) {
+        *recorded_at = timestamp_from_micros(row[3].as<std::int64_t>());
+        stamped = true;
+      }
+    }
+    // Unanswered: a repeat of an id earlier in the run, which shares that one's position, or a
+    // row a writer bypassing the append lock stored meanwhile (ON CONFLICT skipped it), whose
+    // position a new statement sees.
+    std::unordered_map<std::string_view, std::size_t> first_of;
+    for (std::size_t i = start; i < end; ++i) first_of.emplace(rows[i]->event_id, i);
+    for (std::size_t i = start; i < end; ++i) {
+      if (answered[i] || first_of.at(rows[i]->event_id) != i) continue;
+      const pqxx::row stored = tx.exec_params1(
+          "SELECT position FROM herald_events WHERE event_id = $1::uuid", rows[i]->event_id);
+      results[i] = AppendResult{.position = stored[0].as<std::int64_t>(), .inserted = false};
+      answered[i] = true;
+    }
+    for (std::size_t i = start; i < end; ++i) {
+      if (answered[i]) continue;
+      results[i] = AppendResult{.position = results[first_of.at(rows[i]->event_id)].position,
+                                .inserted = false};
+    }
+  }
+  return results;
+}
+
+void prepare_postgres_append(pqxx::connection_base& conn) {
+  conn.prepare(append_rows_statement, append_rows_sql);
+}
+
 std::expected<std::vector<AppendResult>, Error> postgres_append_rows(
     pqxx::transaction_base& tx, std::span<const PostgresEventRow* const> rows, bool check_schema,
     Timestamp* recorded_at) {
-  std::vector<AppendResult> results(rows.size());
-  if (rows.empty()) return results;
+  if (rows.empty()) return std::vector<AppendResult>{};
   // The append lock is transaction-scoped. Outside a transaction block (pqxx::nontransaction,
   // autocommit) it would be released as soon as the statement that takes it ends, and every later
   // statement would commit on its own: positions taken and committed with no lock held, which is
@@ -1415,101 +1627,7 @@ std::expected<std::vector<AppendResult>, Error> postgres_append_rows(
   // become visible) before one with lower positions. PostgreSQL marks a transaction committed
   // before releasing its locks, so a reader that sees position n also sees everything below.
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", append_lock_key);
-
-  // Which ids are stored already. Under the lock no other herald append is in flight, so this
-  // read (a new snapshot in READ COMMITTED) sees every committed append.
-  std::unordered_map<std::string_view, std::int64_t> existing;
-  for (std::size_t start = 0; start < rows.size(); start += lookup_chunk_ids) {
-    const std::size_t end = std::min(rows.size(), start + lookup_chunk_ids);
-    SqlParams params;
-    std::string sql = "SELECT event_id::text, position FROM herald_events WHERE event_id IN (";
-    for (std::size_t i = start; i < end; ++i) {
-      if (i > start) sql += ", ";
-      sql += params.add(rows[i]->event_id) + "::uuid";
-    }
-    sql += ")";
-    std::unordered_map<std::string, std::int64_t> found;
-    for (const auto& row : params.exec(tx, sql)) {
-      found.emplace(row[0].c_str(), row[1].as<std::int64_t>());
-    }
-    for (std::size_t i = start; i < end; ++i) {
-      if (auto it = found.find(rows[i]->event_id); it != found.end()) {
-        existing.emplace(rows[i]->event_id, it->second);
-      }
-    }
-  }
-
-  // New rows in order; a repeated id within `rows` is stored once.
-  std::vector<std::size_t> fresh;
-  std::unordered_map<std::string_view, std::size_t> first_of;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (auto it = existing.find(rows[i]->event_id); it != existing.end()) {
-      results[i] = AppendResult{.position = it->second, .inserted = false};
-    } else if (auto first = first_of.find(rows[i]->event_id); first != first_of.end()) {
-      results[i] = AppendResult{.position = 0, .inserted = false};  // filled in below
-    } else {
-      first_of.emplace(rows[i]->event_id, i);
-      fresh.push_back(i);
-    }
-  }
-  if (fresh.empty()) return results;
-
-  // Take a block of positions and the recording time; NOTIFY is delivered at commit. The block
-  // starts above every stored position, not merely at the sequence's next value: under the lock
-  // every earlier append has committed, so the highest stored position is final, and a sequence
-  // set back (a data-only restore, ALTER SEQUENCE ... RESTART, a stray setval) can then never hand
-  // out a position in a hole below what readers have already passed.
-  const pqxx::row block = tx.exec_params1(
-      "SELECT setval('herald_position_seq', greatest(nextval('herald_position_seq'), "
-      "(SELECT coalesce(max(position), 0) + 1 FROM herald_events)) + $1 - 1), " +
-          micros_of("clock_timestamp()") + ", pg_notify($2, '')",
-      static_cast<std::int64_t>(fresh.size()), events_channel);
-  const std::int64_t first_position =
-      block[0].as<std::int64_t>() - static_cast<std::int64_t>(fresh.size()) + 1;
-  const Timestamp recorded = timestamp_from_micros(block[1].as<std::int64_t>());
-  const std::string recorded_text = format_timestamp(recorded);
-  if (recorded_at != nullptr) *recorded_at = recorded;
-
-  for (std::size_t start = 0; start < fresh.size(); start += insert_chunk_rows) {
-    const std::size_t end = std::min(fresh.size(), start + insert_chunk_rows);
-    SqlParams params;
-    std::string sql =
-        "INSERT INTO herald_events (position, event_id, event_type, occurred_at, recorded_at, "
-        "actor, organization_id, entity_type, entity_id, body) VALUES ";
-    for (std::size_t k = start; k < end; ++k) {
-      const PostgresEventRow& row = *rows[fresh[k]];
-      const std::int64_t position = first_position + static_cast<std::int64_t>(k);
-      results[fresh[k]] = AppendResult{.position = position, .inserted = true};
-      if (k > start) sql += ", ";
-      sql += "(" + params.add(position) + ", " + params.add(row.event_id) + "::uuid, " +
-             params.add(row.event_type) + ", " + params.add(row.occurred_at) + "::timestamptz, " +
-             params.add(recorded_text) + "::timestamptz, " + params.add(row.actor) + "::bigint, " +
-             params.add(row.organization_id) + "::bigint, " + params.add(row.entity_type) + ", " +
-             params.add(row.entity_id) + ", " + params.add(std::string(row.body)) + "::json)";
-    }
-    // The lock makes a conflict impossible between herald appends; ON CONFLICT still keeps a
-    // writer that bypasses it from failing the batch, and its position is read back below.
-    sql += " ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text";
-    const pqxx::result inserted = params.exec(tx, sql);
-    if (inserted.size() != end - start) {
-      std::unordered_map<std::string, bool> written;
-      for (const auto& row : inserted) written.emplace(row[0].c_str(), true);
-      for (std::size_t k = start; k < end; ++k) {
-        const std::string& id = rows[fresh[k]]->event_id;
-        if (written.contains(id)) continue;
-        const pqxx::row stored =
-            tx.exec_params1("SELECT position FROM herald_events WHERE event_id = $1::uuid", id);
-        results[fresh[k]] =
-            AppendResult{.position = stored[0].as<std::int64_t>(), .inserted = false};
-      }
-    }
-  }
-  // Repeats within `rows` share their first occurrence's position.
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (results[i].position != 0) continue;
-    results[i].position = results[first_of.at(rows[i]->event_id)].position;
-  }
-  return results;
+  return postgres_append_rows_locked(tx, rows, /*prepared=*/false, recorded_at);
 }
 
 Error postgres_error(const std::exception& failure, std::string_view what,

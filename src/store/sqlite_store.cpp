@@ -726,12 +726,19 @@ class SqliteStoreImpl final : public SqliteStore {
         writer_(std::move(writer)),
         signal_(std::make_shared<AppendSignal>()),
         group_commit_(
-            [this](std::span<const GroupCommitRequest> group) { return commit_group(group); },
-            options.max_group) {
+            [this](std::span<const GroupCommitRequest> rows) { return commit_group(rows); },
+            {.max_group_events = options.max_group,
+             .max_group_bytes = options.max_group_bytes,
+             .max_queued_events = options.max_queued_events,
+             .where = where_}) {
     SignalRegistry::instance().add(key_, signal_);
   }
 
-  ~SqliteStoreImpl() override { SignalRegistry::instance().remove(key_, signal_.get()); }
+  ~SqliteStoreImpl() override {
+    // Queued appends still commit, through the writer: before any member goes.
+    group_commit_.close();
+    SignalRegistry::instance().remove(key_, signal_.get());
+  }
 
   // --- appending ---
 
@@ -744,29 +751,25 @@ class SqliteStoreImpl final : public SqliteStore {
   std::expected<std::vector<AppendResult>, Error> append_batch(
       std::span<const EventRef> events) override {
     if (events.empty()) return std::vector<AppendResult>{};
-    // Every event is checked before the transaction begins, so a refused one writes nothing.
-    std::vector<std::string> bodies;
-    bodies.reserve(events.size());
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      auto body = encode(events[i]);
-      if (!body) {
-        Error error = std::move(body.error());
-        error.message = "batch event " + std::to_string(i) + " of " +
-                        std::to_string(events.size()) + ": " + error.message +
-                        " (nothing of the batch was written)";
-        return std::unexpected(std::move(error));
-      }
-      bodies.push_back(std::move(*body));
-    }
+    auto bodies = encode_batch(events);
+    if (!bodies) return std::unexpected(std::move(bodies.error()));
     std::vector<GroupCommitRequest> rows;
     rows.reserve(events.size());
-    for (std::size_t i = 0; i < events.size(); ++i) rows.push_back({events[i], bodies[i]});
-    std::lock_guard lock(writer_mutex_);
-    auto results =
-        writer_->write_transaction("appending a batch", [&] { return insert_rows(rows); });
-    ++batch_transactions_;
-    if (results) sqlite_detail::notify_appended(key_);
-    return results;
+    for (std::size_t i = 0; i < events.size(); ++i) rows.push_back({events[i], (*bodies)[i]});
+    return group_commit_.submit_batch(rows);
+  }
+
+  void append_async(EventPtr event, AppendCallback done) override {
+    auto body = encode(event.ref());
+    if (!body) return group_commit_.fail_async(std::move(done), std::move(body.error()));
+    group_commit_.submit_async(std::move(event), std::move(*body), std::move(done));
+  }
+
+  void append_batch_async(std::vector<EventPtr> events, BatchCallback done) override {
+    std::vector<EventRef> refs(events.begin(), events.end());
+    auto bodies = encode_batch(refs);
+    if (!bodies) return group_commit_.fail_async(std::move(done), std::move(bodies.error()));
+    group_commit_.submit_batch_async(std::move(events), std::move(*bodies), std::move(done));
   }
 
   // --- reading ---
@@ -1223,9 +1226,9 @@ class SqliteStoreImpl final : public SqliteStore {
 
   SqliteStoreStats stats() const override {
     const GroupCommitStats group = group_commit_.stats();
-    return {.append_transactions = group.transactions + batch_transactions_,
+    return {.append_transactions = group.transactions,
             .group_transactions = group.transactions,
-            .single_appends = group.requests,
+            .single_appends = group.single_requests,
             .largest_group = group.largest_group,
             .queued = group.queued};
   }
@@ -1297,10 +1300,29 @@ class SqliteStoreImpl final : public SqliteStore {
                                             where_);
   }
 
+  /// Checks every event of a batch before anything is queued, so a refused one writes nothing.
+  std::expected<std::vector<std::string>, Error> encode_batch(std::span<const EventRef> events) {
+    std::vector<std::string> bodies;
+    bodies.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      auto body = encode(events[i]);
+      if (!body) {
+        Error error = std::move(body.error());
+        error.message = "batch event " + std::to_string(i) + " of " +
+                        std::to_string(events.size()) + ": " + error.message +
+                        " (nothing of the batch was written)";
+        return std::unexpected(std::move(error));
+      }
+      bodies.push_back(std::move(*body));
+    }
+    return bodies;
+  }
+
+  /// Group commit (src/store/group_commit.hpp): the rows of every request queued together.
   std::expected<std::vector<AppendResult>, Error> commit_group(
-      std::span<const GroupCommitRequest> group) {
+      std::span<const GroupCommitRequest> rows) {
     std::lock_guard lock(writer_mutex_);
-    auto results = writer_->write_transaction("appending", [&] { return insert_rows(group); });
+    auto results = writer_->write_transaction("appending", [&] { return insert_rows(rows); });
     if (results) sqlite_detail::notify_appended(key_);
     return results;
   }
@@ -1555,7 +1577,6 @@ class SqliteStoreImpl final : public SqliteStore {
   std::string key_;
   mutable std::mutex writer_mutex_;
   std::unique_ptr<Connection> writer_;
-  std::atomic<std::uint64_t> batch_transactions_{0};
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;
   std::shared_ptr<AppendSignal> signal_;

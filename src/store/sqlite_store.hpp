@@ -25,15 +25,15 @@ inline constexpr int sqlite_schema_version = 2;
 
 /// Append counters of a SQLite store, for tests and metrics.
 struct SqliteStoreStats {
-  /// Transactions that appended events: shared single appends (group commit) and batches.
+  /// Transactions that appended events (each group commit, and each retry of a request alone).
   std::uint64_t append_transactions = 0;
-  /// Of those, the transactions of single appends (one per group).
+  /// The same: every append, single or batch, blocking or not, goes through group commit.
   std::uint64_t group_transactions = 0;
-  /// Single appends completed.
+  /// Single appends completed (blocking and asynchronous).
   std::uint64_t single_appends = 0;
-  /// The most single appends one transaction took.
+  /// The most events one transaction took.
   std::size_t largest_group = 0;
-  /// Single appends queued for group commit now (the group being committed included).
+  /// Events queued for group commit now (the group being committed included).
   std::size_t queued = 0;
 };
 

@@ -818,6 +818,53 @@ TEST_P(DurableConsumer, RecorderStoresThenPublishesOnlyNewEvents) {
             (std::vector<std::pair<std::int64_t, std::int64_t>>{{7, 1}, {8, 3}, {9, 3}}));
 }
 
+TEST_P(DurableConsumer, RecordAsyncPublishesOnlyNewEventsOnceDurableThenCallsBack) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  herald::EventBus bus;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::pair<std::int64_t, std::int64_t>> published;  // (entity, stored count)
+  std::vector<std::expected<std::int64_t, Error>> outcomes;
+  auto subscription = bus.on<UserCreatedEvent>([&](const UserCreatedEvent& event) {
+    const std::int64_t stored = store->count().value_or(-1);
+    std::lock_guard lock(mutex);
+    published.emplace_back(std::get<std::int64_t>(*event.entity_id), stored);
+  });
+  auto done = [&](std::expected<std::int64_t, Error> outcome) {
+    std::lock_guard lock(mutex);
+    outcomes.push_back(std::move(outcome));
+    changed.notify_all();
+  };
+  auto wait_for = [&](std::size_t count) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 60s, [&] { return outcomes.size() == count; });
+  };
+  {
+    // Destroyed while nothing is pending; a pending call would still complete (the store owns it).
+    herald::Recorder recorder(*store, bus, {.dispatch = herald::RecordDispatch::emit});
+    const EventPtr first = user_created(7);
+    recorder.record_async(first, done);
+    ASSERT_TRUE(wait_for(1));
+    // The same event again (a retried request): same position, not published twice.
+    recorder.record_async(first, done);
+    ASSERT_TRUE(wait_for(2));
+    // An event the store refuses (the nil UUID as its id) is not published.
+    auto nil_id = herald::make<UserCreatedEvent>({.entity_id = 8}, {.discord_id = 1008});
+    nil_id.event_id = herald::EventId{};
+    recorder.record_async(EventPtr::make(std::move(nil_id)), done);
+    ASSERT_TRUE(wait_for(3));
+  }
+  std::lock_guard lock(mutex);
+  ASSERT_TRUE(outcomes[0]) << outcomes[0].error().message;
+  EXPECT_EQ(*outcomes[0], 1);
+  ASSERT_TRUE(outcomes[1]) << outcomes[1].error().message;
+  EXPECT_EQ(*outcomes[1], 1);
+  ASSERT_FALSE(outcomes[2]);
+  EXPECT_EQ(outcomes[2].error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(published, (std::vector<std::pair<std::int64_t, std::int64_t>>{{7, 1}}));
+}
+
 TEST_P(DurableConsumer, RecorderPublishesToTheQueueAfterTheAppend) {
   auto store = open();
   ASSERT_TRUE(store);
