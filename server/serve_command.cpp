@@ -1,6 +1,7 @@
 #include "serve_command.hpp"
 
 #include <fmt/core.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -150,6 +151,8 @@ int ServeCommand::run(std::FILE* out) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Logs go to stderr; stdout carries what the command reports (the address, the first token).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("herald"));
 
   auto location = resolve_store_location(f.store, true, "herald.db");
   if (!location) {

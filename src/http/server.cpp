@@ -16,6 +16,7 @@
 #include <charconv>
 #include <random>
 
+#include "herald/http/api_error.hpp"
 #include "herald/json_schema.hpp"
 #include "routes.hpp"
 #include "server_internal.hpp"
@@ -306,6 +307,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     request.request_id = request_id_;
     state_.metrics().on_request("GET /api/v1/events/stream", 200,
                                 std::chrono::steady_clock::now() - started_);
+    if (state_.options().access_log) {
+      spdlog::info("request {} {} {} 200 stream", request_id_,
+                   std::string_view(request_.method_string()), redacted_target());
+    }
     start_stream(state_, std::move(stream_), std::move(slot_), std::move(request));
   }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <stdexcept>
 #include <mutex>
 #include <utility>
 
@@ -24,6 +25,10 @@ T must(std::expected<T, Error> value) {
   // The names below are fixed and valid; a failure here is a bug.
   if (!value) throw std::logic_error("metrics registration failed: " + value.error().message);
   return std::move(*value);
+}
+
+void must(std::expected<void, Error> done) {
+  if (!done) throw std::logic_error("metrics registration failed: " + done.error().message);
 }
 
 }  // namespace

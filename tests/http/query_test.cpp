@@ -9,6 +9,8 @@
 namespace herald::http {
 namespace {
 
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
 TEST(ParseTarget, SplitsAndDecodesSegmentsAndParameters) {
   auto target = parse_target("/api/v1/events/a%20b?type=X&entity_id=%E2%9C%93&flag");
   ASSERT_TRUE(target);
@@ -36,7 +38,7 @@ TEST(ParseTarget, RefusesTraversalAndMalformedEscapes) {
 }
 
 TEST(QueryParams, NamesTheUnknownParameter) {
-  QueryParams params({{"limit", "5"}, {"colour", "red"}});
+  QueryParams params(Pairs{{"limit", "5"}, {"colour", "red"}});
   ASSERT_TRUE(params.take_integer("limit", 1, 10));
   auto unknown = params.reject_unknown();
   ASSERT_FALSE(unknown);
@@ -46,7 +48,7 @@ TEST(QueryParams, NamesTheUnknownParameter) {
 
 TEST(QueryParams, IntegersAreCheckedAgainstTheirRange) {
   for (const char* bad : {"-1", "1001", "1e3", "", " 5", "5 ", "0x10", "99999999999999999999"}) {
-    QueryParams params({{"limit", bad}});
+    QueryParams params(Pairs{{"limit", bad}});
     auto value = params.take_integer("limit", 1, 1000);
     ASSERT_FALSE(value) << bad;
     EXPECT_EQ(value.error().field, "limit");
@@ -54,7 +56,7 @@ TEST(QueryParams, IntegersAreCheckedAgainstTheirRange) {
 }
 
 TEST(EventQuery, ReadsEveryFilter) {
-  QueryParams params({{"type", "UserCreatedEvent"},
+  QueryParams params(Pairs{{"type", "UserCreatedEvent"},
                       {"type", "UserUpdatedEvent"},
                       {"organization", "7"},
                       {"entity_type", "User"},
