@@ -1,14 +1,14 @@
 #include "routes.hpp"
 
+#include <fmt/core.h>
 #include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/core.h>
 
 #include <algorithm>
 #include <charconv>
-#include <sstream>
 #include <ostream>
+#include <sstream>
 #include <streambuf>
 
 #include "herald/api_tokens.hpp"
@@ -129,11 +129,10 @@ std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams
   }
   const std::optional<std::string_view> from_header = bearer_token(call.request());
   if (!from_header && !from_query) {
-    return std::unexpected(
-        api_error(bhttp::status::unauthorized, "unauthorized",
-                  params != nullptr
-                      ? "missing token: send 'Authorization: Bearer <token>' or ?access_token="
-                      : "missing token: send 'Authorization: Bearer <token>'"));
+    return std::unexpected(api_error(
+        bhttp::status::unauthorized, "unauthorized",
+        params != nullptr ? "missing token: send 'Authorization: Bearer <token>' or ?access_token="
+                          : "missing token: send 'Authorization: Bearer <token>'"));
   }
   const std::string_view presented = from_header ? *from_header : std::string_view(*from_query);
   auto token = call.services().authenticator->authenticate(presented);
@@ -146,17 +145,16 @@ std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams
         api_error(bhttp::status::unauthorized, "unauthorized", "invalid or revoked token"));
   }
   if (!allows(*token, scope)) {
-    return std::unexpected(api_error(
-        bhttp::status::forbidden, "forbidden",
-        fmt::format("token '{}' lacks the '{}' scope this endpoint needs", token->name,
-                    to_string(scope))));
+    return std::unexpected(
+        api_error(bhttp::status::forbidden, "forbidden",
+                  fmt::format("token '{}' lacks the '{}' scope this endpoint needs", token->name,
+                              to_string(scope))));
   }
   if (auto wait = call.state().rate_limiter().acquire(token->id, Clock::now())) {
     ApiError error = api_error(
         bhttp::status::too_many_requests, "rate_limited",
         fmt::format("token '{}' is over its rate of {} requests per second; retry in {} ms",
-                    token->name, call.state().options().limits.requests_per_second,
-                    wait->count()));
+                    token->name, call.state().options().limits.requests_per_second, wait->count()));
     // Whole seconds, rounded up (RFC 9110 section 10.2.3).
     error.retry_after_seconds = std::max<std::int64_t>(1, (wait->count() + 999) / 1000);
     return std::unexpected(std::move(error));
@@ -191,10 +189,10 @@ void post_events(Call& call, const ApiToken& token) {
       content_type == request.end() ? std::string_view{} : std::string_view(content_type->value());
   media = media.substr(0, media.find(';'));
   while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-  if (!(media.size() == 16 && std::equal(media.begin(), media.end(), "application/json",
-                                         [](char a, char b) {
-                                           return std::tolower(static_cast<unsigned char>(a)) == b;
-                                         }))) {
+  if (!(media.size() == 16 &&
+        std::equal(media.begin(), media.end(), "application/json", [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        }))) {
     return call.fail(api_error(
         bhttp::status::unsupported_media_type, "unsupported_media_type",
         media.empty() ? "missing Content-Type: send 'Content-Type: application/json'"
@@ -208,19 +206,19 @@ void post_events(Call& call, const ApiToken& token) {
     if (!may_see(token, organization)) {
       const std::string field = body->batch ? fmt::format("events[{}].organization_id", i)
                                             : std::string("organization_id");
-      return call.fail(api_error(
-          bhttp::status::forbidden, "forbidden",
-          fmt::format("{}: token '{}' may only ingest events of organization {}, got {}", field,
-                      token.name, *token.organization_id,
-                      organization ? std::to_string(*organization) : std::string("none")),
-          field));
+      return call.fail(
+          api_error(bhttp::status::forbidden, "forbidden",
+                    fmt::format("{}: token '{}' may only ingest events of organization {}, got {}",
+                                field, token.name, *token.organization_id,
+                                organization ? std::to_string(*organization) : std::string("none")),
+                    field));
     }
   }
   const auto started = Clock::now();
   auto events = std::make_shared<std::vector<EventPtr>>(std::move(body->events));
   const bool batch = body->batch;
-  auto finish = [call, events, batch, started](
-                    std::expected<std::vector<AppendResult>, Error> results) mutable {
+  auto finish = [call, events, batch,
+                 started](std::expected<std::vector<AppendResult>, Error> results) mutable {
     ServerState& state = call.state();
     state.metrics().on_append(Clock::now() - started, events->size());
     if (!results) {
@@ -253,11 +251,11 @@ void post_events(Call& call, const ApiToken& token) {
   };
   EventStore& store = *call.services().store;
   if (!batch) {
-    store.append_async(events->front(),
-                       [finish = std::move(finish)](std::expected<AppendResult, Error> result) mutable {
-                         if (!result) return finish(std::unexpected(std::move(result.error())));
-                         finish(std::vector<AppendResult>{*result});
-                       });
+    store.append_async(events->front(), [finish = std::move(finish)](
+                                            std::expected<AppendResult, Error> result) mutable {
+      if (!result) return finish(std::unexpected(std::move(result.error())));
+      finish(std::vector<AppendResult>{*result});
+    });
   } else {
     store.append_batch_async(*events, std::move(finish));
   }
@@ -305,7 +303,7 @@ void get_event(Call& call, const ApiToken& token, const std::string& id_text) {
     // A token bound to an organization learns nothing of other organizations' events.
     if (!*stored || !may_see(token, (*stored)->event->organization_id)) {
       return job.fail(api_error(bhttp::status::not_found, "not_found",
-                                 fmt::format("no event with id {}", id.to_string()), "event_id"));
+                                fmt::format("no event with id {}", id.to_string()), "event_id"));
     }
     job.reply_json(bhttp::status::ok, stored_event_json(**stored));
   });
@@ -386,9 +384,9 @@ void get_audit_export(Call& call, const ApiToken& token, QueryParams& params) {
     response.set(bhttp::field::content_type, format == AuditExportFormat::csv
                                                  ? "text/csv; charset=utf-8"
                                                  : "application/x-ndjson");
-    response.set(bhttp::field::content_disposition,
-                 format == AuditExportFormat::csv ? "attachment; filename=\"audit.csv\""
-                                                  : "attachment; filename=\"audit.jsonl\"");
+    response.set(bhttp::field::content_disposition, format == AuditExportFormat::csv
+                                                        ? "attachment; filename=\"audit.csv\""
+                                                        : "attachment; filename=\"audit.jsonl\"");
     response.set("X-Audit-Records", std::to_string(*written));
     response.body() = std::move(out).str();
     job.reply(std::move(response));
@@ -532,13 +530,11 @@ void post_replay(Call& call, const ApiToken& token, const std::string& name) {
     auto known = list_consumers(store);
     if (!known) return job.fail(to_api_error(known.error()));
     DurableConsumer* running = running_here(job, name);
-    const bool exists = running != nullptr || std::ranges::any_of(*known, [&](const auto& s) {
-                          return s.name == name;
-                        });
+    const bool exists = running != nullptr ||
+                        std::ranges::any_of(*known, [&](const auto& s) { return s.name == name; });
     if (!exists) {
       return job.fail(api_error(bhttp::status::not_found, "not_found",
-                                 fmt::format("no consumer named '{}'", name.substr(0, 64)),
-                                 "name"));
+                                fmt::format("no consumer named '{}'", name.substr(0, 64)), "name"));
     }
     auto head = store.head();
     if (!head) return job.fail(to_api_error(head.error()));
@@ -552,13 +548,13 @@ void post_replay(Call& call, const ApiToken& token, const std::string& name) {
           bhttp::status::bad_request, "invalid_parameter",
           fmt::format("'from' {} is past the head (position {})", *position, *head), "from"));
     }
-    auto reset = running != nullptr ? running->reset_to(*position)
-                                    : reset_consumer(store, name, *position);
+    auto reset =
+        running != nullptr ? running->reset_to(*position) : reset_consumer(store, name, *position);
     if (!reset) return job.fail(to_api_error(reset.error()));
     auto status = consumer_status(store, name);
     if (!status) return job.fail(to_api_error(status.error()));
     job.reply_json(bhttp::status::ok,
-                    boost::json::serialize(consumer_json(*status, running != nullptr)));
+                   boost::json::serialize(consumer_json(*status, running != nullptr)));
   });
 }
 
@@ -577,16 +573,14 @@ void get_metrics(Call& call) {
 
 void get_readyz(Call& call) {
   if (call.state().stopping()) {
-    return call.reply_json(bhttp::status::service_unavailable,
-                           R"({"status":"stopping"})");
+    return call.reply_json(bhttp::status::service_unavailable, R"({"status":"stopping"})");
   }
   call.off_loop([](Call& job) {
     auto head = job.services().store->head();
     if (!head) {
-      return job.reply_json(
-          bhttp::status::service_unavailable,
-          boost::json::serialize(boost::json::object{{"status", "unavailable"},
-                                                     {"reason", head.error().message}}));
+      return job.reply_json(bhttp::status::service_unavailable,
+                            boost::json::serialize(boost::json::object{
+                                {"status", "unavailable"}, {"reason", head.error().message}}));
     }
     job.reply_json(bhttp::status::ok, fmt::format(R"({{"status":"ready","head":{}}})", *head));
   });

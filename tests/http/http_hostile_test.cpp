@@ -94,7 +94,8 @@ std::vector<Hostile> hostile_requests() {
        "POST /api/v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: -5\r\n\r\n"},
       {"bad chunk size", 400,
        "POST /api/v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer TOKEN\r\n"
-       "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"},
+       "Content-Type: application/json\r\nTransfer-Encoding: "
+       "chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"},
       {"garbage request line", 400, "HELLO THERE\r\n\r\n"},
       {"path traversal", 400, get("/api/v1/../../etc/passwd")},
       {"encoded path traversal", 400, get("/api/v1/events/%2e%2e/%2e%2e/etc/passwd")},
@@ -122,9 +123,9 @@ std::vector<Hostile> hostile_requests() {
       {"audit verify bad head", 400, get("/api/v1/audit/verify?head=12")},
       {"stream Last-Event-ID not a number", 400,
        get("/api/v1/events/stream", "Last-Event-ID: abc\r\n")},
-      {"token in the query outside the stream", 400,
-       get("/api/v1/events?access_token=hrld_x")},
-      {"replay body not JSON", 400, post("{", "application/json", "/api/v1/consumers/audit/replay")},
+      {"token in the query outside the stream", 400, get("/api/v1/events?access_token=hrld_x")},
+      {"replay body not JSON", 400,
+       post("{", "application/json", "/api/v1/consumers/audit/replay")},
       {"replay with both from and since", 400,
        post(R"({"from":1,"since":"2026-01-01T00:00:00Z"})", "application/json",
             "/api/v1/consumers/audit/replay")},

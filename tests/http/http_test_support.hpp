@@ -379,8 +379,7 @@ class TestServer {
     tokens_.audit = make_token("audit", Scope::audit);
     tokens_.admin = make_token("admin", Scope::admin);
     tokens_.all = make_token("all", Scope::ingest | Scope::read | Scope::audit | Scope::admin);
-    tokens_.org7 =
-        make_token("org7", Scope::ingest | Scope::read | Scope::audit | Scope::admin, 7);
+    tokens_.org7 = make_token("org7", Scope::ingest | Scope::read | Scope::audit | Scope::admin, 7);
     options.listen = "127.0.0.1:0";
     if (options.threads == 0) options.threads = 2;
     start(options);
@@ -392,14 +391,13 @@ class TestServer {
     options_ = options;
     // The server registers its metrics; each server gets a registry of its own.
     metrics_ = std::make_unique<MetricsRegistry>();
-    auto server = http::Server::start(
-        http::ServerServices{.store = store_.get(),
-                             .catalog = &domain::platform_catalog(),
-                             .bus = &bus_,
-                             .authenticator = authenticator_.get(),
-                             .metrics = metrics_.get(),
-                             .consumers = {}},
-        options);
+    auto server = http::Server::start(http::ServerServices{.store = store_.get(),
+                                                           .catalog = &domain::platform_catalog(),
+                                                           .bus = &bus_,
+                                                           .authenticator = authenticator_.get(),
+                                                           .metrics = metrics_.get(),
+                                                           .consumers = {}},
+                                      options);
     if (!server) throw std::runtime_error(server.error().message);
     server_ = std::move(*server);
   }
