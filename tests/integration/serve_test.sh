@@ -137,4 +137,29 @@ kill -TERM "$server_pid"
 wait "$server_pid" || fail "herald serve exited non-zero"
 server_pid=
 
+if [ -n "${HERALD_TEST_PG_URL:-}" ]; then
+  check "the same server on PostgreSQL: token, POST, list, live stream, SIGTERM"
+  pg_token=$("$herald" token create --name serve-test --scopes ingest,read --store "$HERALD_TEST_PG_URL" 2>/dev/null | head -n 1)
+  [ -n "$pg_token" ] || fail "no token from herald token create on PostgreSQL"
+  "$herald" serve --store "$HERALD_TEST_PG_URL" --listen 127.0.0.1:0 >"$work/pg.out" 2>"$work/pg.err" &
+  server_pid=$!
+  await 20 grep -q "listening on http://" "$work/pg.out" || fail "the PostgreSQL server did not start"
+  base=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/pg.out" | head -n 1)
+  base=${base#listening on }
+  curl -sN "$base/api/v1/events/stream?access_token=$pg_token" >"$work/pgstream.out" 2>/dev/null &
+  stream_pid=$!
+  await 10 grep -q '^: live after position' "$work/pgstream.out" || fail "the PostgreSQL stream did not start"
+  code=$(curl -s -o "$work/pgpost.out" -w '%{http_code}' -H "Authorization: Bearer $pg_token" \
+    -H 'Content-Type: application/json' -d "$event" "$base/api/v1/events")
+  [ "$code" = 201 ] || fail "POST on PostgreSQL gave $code: $(cat "$work/pgpost.out")"
+  await 10 grep -q '^event: UserCreatedEvent$' "$work/pgstream.out" || fail "the PostgreSQL stream missed the event"
+  curl -sf -H "Authorization: Bearer $pg_token" "$base/api/v1/events" | grep -q '"event_type":"UserCreatedEvent"' ||
+    fail "the PostgreSQL list misses the event"
+  kill -TERM "$server_pid"
+  wait "$server_pid" || fail "herald serve on PostgreSQL exited non-zero"
+  wait "$stream_pid" || fail "the PostgreSQL stream did not end cleanly"
+  server_pid=
+  stream_pid=
+fi
+
 echo "serve: all checks passed"
