@@ -78,6 +78,9 @@ class Call {
   }
   void set_route(std::string route) { route_ = std::move(route); }
   void stream(StreamRequest request) { context_.stream(std::move(request)); }
+  void respond_chunked(Response head, std::shared_ptr<ChunkChannel> body) {
+    context_.respond_chunked(std::move(head), route_, std::move(body));
+  }
 
   /// Runs `work` on the blocking pool; it answers through this call (copied into it).
   template <class Work>
@@ -358,9 +361,40 @@ void get_audit(Call& call, const ApiToken& token, QueryParams& params) {
   });
 }
 
-// An ostream buffer that hands what is written to the response body. The export runs on the
-// blocking pool into it; the body is sent whole at the end (exports are bounded by the body
-// cap below).
+// An output buffer that hands what the export writes to the connection in pieces of 64 KiB; the
+// export's thread waits while the client is a piece behind, and stops when it is gone.
+class ChunkBuffer : public std::streambuf {
+ public:
+  explicit ChunkBuffer(ChunkChannel& channel) : channel_(channel) {
+    buffer_.resize(64 * 1024);
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+  }
+
+  /// Hands over what is buffered; false when the client is gone.
+  bool flush() {
+    const auto size = static_cast<std::size_t>(pptr() - pbase());
+    if (size == 0) return true;
+    std::string piece(pbase(), size);
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+    return channel_.push(std::move(piece));
+  }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!flush()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override { return flush() ? 0 : -1; }
+
+ private:
+  ChunkChannel& channel_;
+  std::vector<char> buffer_;
+};
+
 void get_audit_export(Call& call, const ApiToken& token, QueryParams& params) {
   auto format_text = params.take("format");
   if (!format_text) return call.fail(format_text.error());
@@ -375,21 +409,24 @@ void get_audit_export(Call& call, const ApiToken& token, QueryParams& params) {
   if (!query) return call.fail(query.error());
   if (auto unknown = params.reject_unknown(); !unknown) return call.fail(unknown.error());
   if (auto refused = confine(token, query->organization_id)) return call.fail(*refused);
-  if (query->limit < max_page_size) query->limit = max_page_size;
-  call.off_loop([query = std::move(*query), format](Call& job) {
-    std::ostringstream out;
+  // `limit` is the page size of the export, which writes every matching record.
+  query->limit = max_page_size;
+  Response head{bhttp::status::ok, 11};
+  head.set(bhttp::field::content_type,
+           format == AuditExportFormat::csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
+  head.set(bhttp::field::content_disposition, format == AuditExportFormat::csv
+                                                  ? "attachment; filename=\"audit.csv\""
+                                                  : "attachment; filename=\"audit.jsonl\"");
+  auto channel = std::make_shared<ChunkChannel>();
+  call.respond_chunked(std::move(head), channel);
+  call.off_loop([query = std::move(*query), format, channel](Call& job) {
+    ChunkBuffer buffer(*channel);
+    std::ostream out(&buffer);
     auto written = export_audit_log(*job.services().store, query, format, out);
-    if (!written) return job.fail(to_api_error(written.error()));
-    Response response{bhttp::status::ok, 11};
-    response.set(bhttp::field::content_type, format == AuditExportFormat::csv
-                                                 ? "text/csv; charset=utf-8"
-                                                 : "application/x-ndjson");
-    response.set(bhttp::field::content_disposition, format == AuditExportFormat::csv
-                                                        ? "attachment; filename=\"audit.csv\""
-                                                        : "attachment; filename=\"audit.jsonl\"");
-    response.set("X-Audit-Records", std::to_string(*written));
-    response.body() = std::move(out).str();
-    job.reply(std::move(response));
+    if (written && !buffer.flush()) {
+      written = std::unexpected(Error{ErrorCode::io, "the client went away", {}});
+    }
+    channel->finish(written ? std::nullopt : std::optional<std::string>(written.error().message));
   });
 }
 

@@ -19,6 +19,10 @@ struct RouteContext {
   /// Sends the response; `route` names the endpoint in metrics ("GET /api/v1/events"). Callable
   /// from any thread, once.
   std::function<void(Response response, std::string route)> respond;
+  /// Sends `head` (its body ignored) with a chunked body that `body` produces. Callable from any
+  /// thread, once, instead of `respond`.
+  std::function<void(Response head, std::string route, std::shared_ptr<ChunkChannel> body)>
+      respond_chunked;
   /// Turns the connection into an event stream. Callable from any thread, once, instead of
   /// `respond`.
   std::function<void(StreamRequest request)> stream;

@@ -23,6 +23,62 @@
 
 namespace herald::http::detail {
 
+// --- ChunkChannel ---
+
+bool ChunkChannel::push(std::string chunk) {
+  std::function<void()> wake;
+  {
+    std::unique_lock lock(mutex_);
+    taken_.wait(lock, [&] { return !pending_ || closed_; });
+    if (closed_) return false;
+    pending_ = std::move(chunk);
+    wake = wake_;
+  }
+  if (wake) wake();
+  return true;
+}
+
+void ChunkChannel::finish(std::optional<std::string> error) {
+  std::function<void()> wake;
+  {
+    std::unique_lock lock(mutex_);
+    // The last piece is taken first.
+    taken_.wait(lock, [&] { return !pending_ || closed_; });
+    done_ = true;
+    error_ = std::move(error);
+    wake = wake_;
+  }
+  if (wake) wake();
+}
+
+ChunkChannel::Take ChunkChannel::take(std::string& chunk, std::string& error) {
+  std::lock_guard lock(mutex_);
+  if (pending_) {
+    chunk = std::move(*pending_);
+    pending_.reset();
+    taken_.notify_all();
+    return Take::chunk;
+  }
+  if (!done_) return Take::wait;
+  if (error_) {
+    error = *error_;
+    return Take::failed;
+  }
+  return Take::end;
+}
+
+void ChunkChannel::on_ready(std::function<void()> wake) {
+  std::lock_guard lock(mutex_);
+  wake_ = std::move(wake);
+}
+
+void ChunkChannel::close() {
+  std::lock_guard lock(mutex_);
+  closed_ = true;
+  wake_ = nullptr;
+  taken_.notify_all();
+}
+
 // --- ConnectionSlot and ServerState ---
 
 ConnectionSlot::ConnectionSlot(ServerState& state) : state_(state), id_(state.add_connection()) {}
@@ -240,6 +296,17 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
                               self->send(std::move(response));
                             });
             },
+        .respond_chunked =
+            [self = shared_from_this()](Response head, std::string route,
+                                        std::shared_ptr<ChunkChannel> body) mutable {
+              auto* session = self.get();
+              net::dispatch(session->stream_.get_executor(),
+                            [self = std::move(self), head = std::move(head),
+                             route = std::move(route), body = std::move(body)]() mutable {
+                              self->route_ = std::move(route);
+                              self->send_chunked(std::move(head), std::move(body));
+                            });
+            },
         .stream =
             [self = shared_from_this()](StreamRequest stream_request) {
               auto* session = self.get();
@@ -283,6 +350,97 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
                        beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
+  // A chunked body: the head goes out with the first piece (so a failure before any data is
+  // still an ordinary error response), then each piece as a chunk, then the last chunk.
+  void send_chunked(Response head, std::shared_ptr<ChunkChannel> body) {
+    if (phase_ == Phase::closed) return body->close();
+    phase_ = Phase::writing;
+    chunked_head_ = std::move(head);
+    chunk_body_ = std::move(body);
+    chunk_body_->on_ready([weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        net::post(self->stream_.get_executor(), [self] { self->pump_chunks(); });
+      }
+    });
+    pump_chunks();
+  }
+
+  void pump_chunks() {
+    if (phase_ == Phase::closed || chunk_writing_ || !chunk_body_) return;
+    std::string error;
+    switch (chunk_body_->take(chunk_, error)) {
+      case ChunkChannel::Take::wait:
+        return;
+      case ChunkChannel::Take::failed:
+        chunk_body_.reset();
+        if (!chunk_head_sent_) {
+          return send_error(ApiError{.status = bhttp::status::internal_server_error,
+                                     .code = "internal",
+                                     .message = error,
+                                     .field = {}});
+        }
+        spdlog::error("request {}: the response body failed after it began: {}", request_id_,
+                      error);
+        return close();
+      case ChunkChannel::Take::end:
+        chunk_body_.reset();
+        if (!chunk_head_sent_) return send(std::move(chunked_head_));
+        chunk_writing_ = true;
+        stream_.expires_after(state_.options().limits.write_timeout);
+        return net::async_write(stream_, bhttp::make_chunk_last(),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                  self->chunk_writing_ = false;
+                                  self->chunk_head_sent_ = false;
+                                  self->on_write(ec, 0);
+                                });
+      case ChunkChannel::Take::chunk:
+        break;
+    }
+    chunk_writing_ = true;
+    stream_.expires_after(state_.options().limits.write_timeout);
+    if (!chunk_head_sent_) {
+      chunk_head_sent_ = true;
+      if (shutdown_requested_ || state_.stopping()) close_after_write_ = true;
+      head_.emplace(chunked_head_.result(), 11);
+      for (const auto& field : chunked_head_) head_->set(field.name_string(), field.value());
+      head_->keep_alive(!close_after_write_);
+      head_->chunked(true);
+      head_->set("X-Request-Id", request_id_);
+      head_->set(bhttp::field::cache_control, "no-store");
+      state_.metrics().on_request(route_, head_->result_int(),
+                                  std::chrono::steady_clock::now() - started_);
+      head_serializer_.emplace(*head_);
+      return bhttp::async_write_header(
+          stream_, *head_serializer_,
+          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_chunk_written(ec, true);
+          });
+    }
+    net::async_write(stream_, bhttp::make_chunk(net::buffer(chunk_)),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_chunk_written(ec, false);
+                     });
+  }
+
+  void on_chunk_written(beast::error_code ec, bool head_only) {
+    chunk_writing_ = false;
+    if (ec) {
+      if (chunk_body_) chunk_body_->close();
+      chunk_body_.reset();
+      return close();
+    }
+    if (head_only) {
+      // The piece taken with the head goes out now.
+      chunk_writing_ = true;
+      stream_.expires_after(state_.options().limits.write_timeout);
+      return net::async_write(stream_, bhttp::make_chunk(net::buffer(chunk_)),
+                              [self = shared_from_this()](beast::error_code e, std::size_t) {
+                                self->on_chunk_written(e, false);
+                              });
+    }
+    pump_chunks();
+  }
+
   void on_write(beast::error_code ec, std::size_t) {
     response_.reset();
     if (ec || close_after_write_) return close();
@@ -320,6 +478,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   void close() {
     if (phase_ == Phase::closed) return;
     phase_ = Phase::closed;
+    if (chunk_body_) chunk_body_->close();
+    chunk_body_.reset();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.close();
@@ -333,6 +493,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
   std::unique_ptr<Response> response_;
+  // A chunked response in progress.
+  Response chunked_head_;
+  std::shared_ptr<ChunkChannel> chunk_body_;
+  std::optional<bhttp::response<bhttp::empty_body>> head_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> head_serializer_;
+  std::string chunk_;
+  bool chunk_head_sent_ = false;
+  bool chunk_writing_ = false;
   std::string request_id_;
   std::string route_;
   std::chrono::steady_clock::time_point started_{};

@@ -11,8 +11,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -106,6 +108,35 @@ class ServerState {
   std::uint64_t request_id_base_ = 0;
   net::io_context io_;
   net::thread_pool blocking_;
+};
+
+/// A response body made piece by piece off the I/O threads (an export) and written as chunks
+/// (RFC 9112 section 7.1) as it comes, with at most one piece waiting: the producer runs no
+/// further ahead of the client than that. Thread-safe.
+class ChunkChannel {
+ public:
+  /// Producer: hands over `chunk`, waiting while the previous one is still pending. False when
+  /// the connection is gone (the producer should stop).
+  bool push(std::string chunk);
+  /// Producer: the body is complete, or (with an error) failed.
+  void finish(std::optional<std::string> error = std::nullopt);
+
+  enum class Take : std::uint8_t { chunk, wait, end, failed };
+  /// Connection: the next piece, if one is ready.
+  Take take(std::string& chunk, std::string& error);
+  /// Connection: call `wake` (from the producer's thread) whenever there is something to take.
+  void on_ready(std::function<void()> wake);
+  /// Connection: the client is gone; a waiting or later `push` returns false.
+  void close();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable taken_;
+  std::optional<std::string> pending_;
+  std::optional<std::string> error_;
+  std::function<void()> wake_;
+  bool done_ = false;
+  bool closed_ = false;
 };
 
 /// Starts serving a connection just accepted.

@@ -253,16 +253,47 @@ TEST(HttpApi, AuditEndpointsListExportAndVerify) {
 
   const HttpReply csv = client.get("/api/v1/audit/export?format=csv", server.tokens().audit);
   ASSERT_EQ(csv.status, 200u);
+  EXPECT_EQ(csv.header("Transfer-Encoding"), "chunked");
   EXPECT_EQ(std::ranges::count(csv.body, '\n'), 13);  // a header and 12 records
   const HttpReply jsonl = client.get("/api/v1/audit/export?format=jsonl", server.tokens().audit);
   ASSERT_EQ(jsonl.status, 200u);
   EXPECT_EQ(std::ranges::count(jsonl.body, '\n'), 12);
+  const HttpReply org_export = client.get("/api/v1/audit/export", server.tokens().org7);
+  ASSERT_EQ(org_export.status, 200u);
+  EXPECT_EQ(std::ranges::count(org_export.body, '\n'), 6);
 
   const HttpReply verify = client.get("/api/v1/audit/verify", server.tokens().audit);
   ASSERT_EQ(verify.status, 200u) << verify.body;
   EXPECT_TRUE(verify.json().as_object().at("ok").as_bool());
   EXPECT_EQ(verify.json().as_object().at("records").as_int64(), 12);
   EXPECT_EQ(client.get("/api/v1/audit/verify", server.tokens().org7).status, 403u);
+}
+
+TEST(HttpApi, AuditExportStreamsALargeLogWhole) {
+  TestServer server;
+  HttpClient client(server.port());
+  for (int batch = 0; batch < 3; ++batch) {
+    std::vector<std::string> events;
+    for (int i = 1; i <= 1000; ++i) events.push_back(user_created_json(batch * 1000 + i, 7));
+    ASSERT_EQ(client.post("/api/v1/events", server.tokens().ingest, batch_of(events)).status, 201u);
+  }
+  auto consumer = make_audit_consumer(server.store(), domain::audit_mapping());
+  ASSERT_TRUE(consumer->catch_up());
+  const HttpReply jsonl = client.get("/api/v1/audit/export", server.tokens().audit);
+  ASSERT_EQ(jsonl.status, 200u);
+  EXPECT_EQ(jsonl.header("Transfer-Encoding"), "chunked");
+  std::int64_t expected = 3000;
+  std::size_t start = 0;
+  while (start < jsonl.body.size()) {
+    const std::size_t end = jsonl.body.find('\n', start);
+    ASSERT_NE(end, std::string::npos);
+    const auto record = boost::json::parse(jsonl.body.substr(start, end - start));
+    EXPECT_EQ(record.as_object().at("position").as_int64(), expected--);
+    start = end + 1;
+  }
+  EXPECT_EQ(expected, 0);
+  // The connection is still usable after a chunked response.
+  EXPECT_EQ(client.get("/healthz").status, 200u);
 }
 
 TEST(HttpApi, ConsumersAreListedAndReplayed) {
