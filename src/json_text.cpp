@@ -1,5 +1,6 @@
 #include "herald/detail/json_text.hpp"
 
+#include <bit>
 #include <boost/json/array.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/string.hpp>
@@ -7,6 +8,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "herald/event_type.hpp"
 
@@ -20,13 +25,66 @@ constexpr std::uint64_t zero_byte(std::uint64_t word) noexcept {
   return (word - ones) & ~word & high_bits;
 }
 
-/// Whether any of the 8 bytes ends a plain run of string text: a quote, a backslash, a control
-/// character (RFC 8259 section 7 requires them escaped) or a byte of a multi-byte UTF-8 sequence.
-/// Each test is the usual exact "some byte is zero / below n" word trick.
-constexpr bool ends_plain_run(std::uint64_t word) noexcept {
+/// Marks (with its high bit) each of the 8 bytes, loaded little-endian, that ends a plain run of
+/// string text: a quote, a backslash, a control character (RFC 8259 section 7 requires them
+/// escaped) or a byte of a multi-byte UTF-8 sequence. These are the usual "some byte is zero /
+/// below n" word tricks: a borrow can mark a byte above a marked one wrongly, never below, so
+/// the lowest mark is exact.
+constexpr std::uint64_t plain_run_ends(std::uint64_t word) noexcept {
   const std::uint64_t below_space = (word - ones * 0x20) & ~word & high_bits;
-  return (zero_byte(word ^ (ones * '"')) | zero_byte(word ^ (ones * '\\')) | below_space |
-          (word & high_bits)) != 0;
+  return zero_byte(word ^ (ones * '"')) | zero_byte(word ^ (ones * '\\')) | below_space |
+         (word & high_bits);
+}
+
+bool is_plain(char c) noexcept {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x20 && u < 0x80 && u != '"' && u != '\\';
+}
+
+/// Whether the `n` bytes at `a` and `b` are equal; keys are short, so this beats a call to memcmp.
+bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+  for (; n >= 8; a += 8, b += 8, n -= 8) {
+    std::uint64_t x = 0, y = 0;
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, b, 8);
+    if (x != y) return false;
+  }
+  for (; n > 0; ++a, ++b, --n) {
+    if (*a != *b) return false;
+  }
+  return true;
+}
+
+/// The first byte in [p, end) that is not plain string text (see `plain_run_ends`), or `end`.
+const char* plain_run_end(const char* p, const char* end) noexcept {
+#if defined(__SSE2__)
+  // 16 bytes at a time. A signed comparison with 0x20 catches control characters and bytes of
+  // 0x80 and above (negative as signed) together.
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(0x20);
+  while (end - p >= 16) {
+    const __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i ends =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(chunk, quote), _mm_cmpeq_epi8(chunk, backslash)),
+                     _mm_cmplt_epi8(chunk, space));
+    if (const int mask = _mm_movemask_epi8(ends); mask != 0) {
+      return p + std::countr_zero(static_cast<unsigned>(mask));
+    }
+    p += 16;
+  }
+#endif
+  while (end - p >= 8) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, p, 8);
+    if constexpr (std::endian::native == std::endian::big) word = std::byteswap(word);
+    if (const std::uint64_t ends = plain_run_ends(word); ends != 0) {
+      return p + std::countr_zero(ends) / 8;
+    }
+    p += 8;
+  }
+  while (p != end && is_plain(*p)) ++p;
+  return p;
 }
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
@@ -217,12 +275,7 @@ bool JsonTextReader::read_string(std::string_view& out) {
   const char* const start = at_;
   const char* p = at_;
   for (;;) {
-    while (end_ - p >= 8) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, p, 8);
-      if (ends_plain_run(word)) break;
-      p += 8;
-    }
+    p = plain_run_end(p, end_);
     if (p == end_) return false;
     const auto c = static_cast<unsigned char>(*p);
     if (c == '"') {
@@ -322,6 +375,20 @@ bool JsonTextReader::read_string(std::string& out) {
 }
 
 bool JsonTextReader::read_key(std::string_view& out) { return read_string(out) && consume(':'); }
+
+bool JsonTextReader::read_key_named(std::string_view name) noexcept {
+  skip_whitespace();
+  const std::size_t n = name.size();
+  if (static_cast<std::size_t>(end_ - at_) < n + 3 || at_[0] != '"' || at_[n + 1] != '"' ||
+      !same_bytes(at_ + 1, name.data(), n)) {
+    return false;
+  }
+  const char* const after = at_;
+  at_ += n + 2;
+  if (consume(':')) return true;
+  at_ = after;
+  return false;
+}
 
 bool JsonTextReader::read_strings(std::vector<std::string>& out) {
   if (!consume('[')) return false;
@@ -461,50 +528,57 @@ bool read_event_text(std::string_view text, const EventType& type, BaseEvent& ev
   JsonTextReader in(text);
   const std::span<const FieldInfo> fields = type.fields();
   seen = 0;
-  if (!in.consume('{')) return false;
   bool event_type_seen = false;
   bool entity_type_seen = false;
+  // `event_type` and `entity_type` must name this type, and appear at most once.
+  auto read_envelope = [&](bool is_event_type) {
+    bool& already = is_event_type ? event_type_seen : entity_type_seen;
+    std::string_view value;
+    if (already || (!is_event_type && !type.is_entity_event()) || !in.read_string(value) ||
+        value != (is_event_type ? type.name() : type.entity_type())) {
+      return false;
+    }
+    already = true;
+    return true;
+  };
+  if (!in.consume('{')) return false;
+  if (in.consume('}')) return in.at_end();
   // Herald writes the fields in their described order, so the next key is usually the field
   // after the last one read.
   std::size_t next = 0;
-  if (!in.consume('}')) {
-    do {
+  do {
+    std::size_t index = fields.size();
+    if (next < fields.size() && in.read_key_named(fields[next].name)) {
+      index = next;
+    } else if (in.read_key_named("event_type")) {
+      if (!read_envelope(true)) return false;
+      continue;
+    } else if (in.read_key_named("entity_type")) {
+      if (!read_envelope(false)) return false;
+      continue;
+    } else {
+      // Any other key, or one of the above written with escapes.
       std::string_view key;
       if (!in.read_key(key)) return false;
-      std::size_t index = fields.size();
-      if (next < fields.size() && fields[next].name == key) {
-        index = next;
-      } else if (key == "event_type") {
-        std::string_view name;
-        if (event_type_seen || !in.read_string(name) || name != type.name()) return false;
-        event_type_seen = true;
+      if (key == "event_type" || key == "entity_type") {
+        if (!read_envelope(key == "event_type")) return false;
         continue;
-      } else if (key == "entity_type") {
-        std::string_view name;
-        if (entity_type_seen || !type.is_entity_event() || !in.read_string(name) ||
-            name != type.entity_type()) {
-          return false;
-        }
-        entity_type_seen = true;
-        continue;
-      } else {
-        for (std::size_t i = 0; i < fields.size(); ++i) {
-          if (fields[i].name == key) {
-            index = i;
-            break;
-          }
-        }
-        if (index == fields.size()) return false;
       }
-      const std::uint64_t bit = std::uint64_t{1} << index;
-      if ((seen & bit) != 0 || fields[index].read_text == nullptr) return false;
-      seen |= bit;
-      if (!fields[index].read_text(in, event)) return false;
-      next = index + 1;
-    } while (in.consume(','));
-    if (!in.consume('}')) return false;
-  }
-  return in.at_end();
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        if (fields[i].name == key) {
+          index = i;
+          break;
+        }
+      }
+      if (index == fields.size()) return false;
+    }
+    const std::uint64_t bit = std::uint64_t{1} << index;
+    if ((seen & bit) != 0 || fields[index].read_text == nullptr) return false;
+    seen |= bit;
+    if (!fields[index].read_text(in, event)) return false;
+    next = index + 1;
+  } while (in.consume(','));
+  return in.consume('}') && in.at_end();
 }
 
 }  // namespace herald::detail

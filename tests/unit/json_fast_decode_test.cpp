@@ -288,6 +288,29 @@ TEST(JsonFastDecode, ReadsNumbersAtTheInt64LimitsAndLeavesOthersToTheStrictDecod
   }
 }
 
+TEST(JsonFastDecode, ReadsStringsWithAnyCharacterAtAnyOffsetAsTheStrictDecoderDoes) {
+  // The reader scans 16 and 8 bytes at a time, then byte by byte: put each kind of byte that
+  // ends a plain run at every offset of strings of every length around those widths.
+  const std::vector<std::string> specials = {
+      "\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83d\\ude00", "é", "中", "😀", "\x7f", "~",
+      // Those above are valid, those below not.
+      std::string("\x01"), "\x1f", "\xff", "\xc3", "\xed\xa0\x80", "\\", "\""};
+  const std::size_t first_invalid_special = 10;
+  for (std::size_t length = 0; length <= 40; ++length) {
+    for (std::size_t at = 0; at <= length; ++at) {
+      for (std::size_t i = 0; i < specials.size(); ++i) {
+        std::string value(length, 'a');
+        value.insert(at, specials[i]);
+        const std::string text =
+            R"({"event_type":"UserCreatedEvent","discord_username":")" + value + "\"}";
+        const bool valid = i < first_invalid_special;
+        EXPECT_EQ(valid, static_cast<bool>(expect_same_outcome(text, "special")))
+            << "special " << i << " at " << at << " of " << length;
+      }
+    }
+  }
+}
+
 TEST(JsonFastDecode, LeavesMalformedAndHostileInputToTheStrictDecoderWithItsErrors) {
   const std::string user = R"({"event_type":"UserCreatedEvent")";
   const std::vector<std::string> inputs = {

@@ -63,6 +63,9 @@ class JsonTextReader {
   bool read_string(std::string& out);
   /// An object key and the ':' after it; `out` as in `read_string`.
   bool read_key(std::string_view& out);
+  /// Consumes the key `"<name>":` when it is next, written as is (`name` needs no escaping in
+  /// JSON); false, consuming nothing, otherwise: the key may still be `name` written with escapes.
+  bool read_key_named(std::string_view name) noexcept;
   bool read_strings(std::vector<std::string>& out);
   bool read_int64s(std::vector<std::int64_t>& out);
   /// Any JSON object, built as `boost::json::parse` would build it (same keys in the same order,
@@ -74,7 +77,10 @@ class JsonTextReader {
 
  private:
   void skip_whitespace() noexcept {
-    while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) ++at_;
+    while (at_ != end_ && static_cast<unsigned char>(*at_) <= ' ' &&
+           (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) {
+      ++at_;
+    }
   }
   bool read_string_slow(const char* start, std::string_view& out);
   bool read_value(boost::json::value& out, int depth);
