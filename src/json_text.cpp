@@ -43,12 +43,20 @@ bool is_plain(char c) noexcept {
 
 /// Whether the `n` bytes at `a` and `b` are equal; keys are short, so this beats a call to memcmp.
 bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
-  for (; n >= 8; a += 8, b += 8, n -= 8) {
-    std::uint64_t x = 0, y = 0;
-    std::memcpy(&x, a, 8);
-    std::memcpy(&y, b, 8);
-    if (x != y) return false;
+  const auto same = [](const char* x, const char* y, auto width) {
+    decltype(width) u = 0, v = 0;
+    std::memcpy(&u, x, sizeof u);
+    std::memcpy(&v, y, sizeof v);
+    return u == v;
+  };
+  if (n >= 8) {
+    for (; n > 8; a += 8, b += 8, n -= 8) {
+      if (!same(a, b, std::uint64_t{})) return false;
+    }
+    // The last 8 bytes, overlapping what was compared already.
+    return same(a + n - 8, b + n - 8, std::uint64_t{});
   }
+  if (n >= 4) return same(a, b, std::uint32_t{}) && same(a + n - 4, b + n - 4, std::uint32_t{});
   for (; n > 0; ++a, ++b, --n) {
     if (*a != *b) return false;
   }
@@ -246,13 +254,14 @@ bool JsonTextReader::read_int64(std::int64_t& out) noexcept {
     if (negative) return false;
     ++p;
   } else {
-    int digits = 0;
+    const char* const first = p;
+    // Wraps past 20 digits, but those are refused below.
     while (p != end_ && is_digit(*p)) {
-      // 19 digits always fit in 64 bits; more never fit in an int64.
-      if (++digits > 19) return false;
       magnitude = magnitude * 10 + static_cast<std::uint64_t>(*p - '0');
       ++p;
     }
+    // 19 digits always fit in 64 bits; more never fit in an int64.
+    if (p - first > 19) return false;
   }
   // A fraction or exponent makes it a double (an error for an integer field), and a digit after
   // a leading zero is not JSON.
@@ -548,7 +557,10 @@ bool read_event_text(std::string_view text, const EventType& type, BaseEvent& ev
   std::size_t next = 0;
   do {
     std::size_t index = fields.size();
-    if (next < fields.size() && in.read_key_named(fields[next].name)) {
+    if (!event_type_seen && in.read_key_named("event_type")) {
+      if (!read_envelope(true)) return false;
+      continue;
+    } else if (next < fields.size() && in.read_key_named(fields[next].name)) {
       index = next;
     } else if (in.read_key_named("event_type")) {
       if (!read_envelope(true)) return false;
