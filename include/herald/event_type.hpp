@@ -82,6 +82,7 @@ class EventType {
   /// well-formed object (valid UTF-8, no repeated keys, nesting of at most
   /// `detail::text_reader_max_depth`) that `decode` accepts, and the caller then parses the text
   /// and calls `decode`, which words the error. What it returns equals what `decode` returns.
+  /// It applies no size limit: `decode_event(text, catalog)` refuses oversized text before it.
   EventPtr try_decode_text(std::string_view json) const {
     return decode_text_ == nullptr ? EventPtr() : decode_text_(json, *this);
   }
