@@ -29,12 +29,21 @@ Generator& generator() {
 constexpr std::uint64_t lo_mask = (std::uint64_t{1} << 62) - 1;
 constexpr std::uint64_t hi_mask = (std::uint64_t{1} << 12) - 1;
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+/// The value of each hexadecimal digit, -1 for every other byte.
+constexpr std::array<std::int8_t, 256> hex_values = [] {
+  std::array<std::int8_t, 256> values{};
+  values.fill(-1);
+  for (int i = 0; i < 10; ++i) values['0' + i] = static_cast<std::int8_t>(i);
+  for (int i = 0; i < 6; ++i) {
+    values['a' + i] = static_cast<std::int8_t>(10 + i);
+    values['A' + i] = static_cast<std::int8_t>(10 + i);
+  }
+  return values;
+}();
+
+/// Where each byte's two digits start in the 8-4-4-4-12 form.
+constexpr std::array<std::size_t, 16> digit_pairs = {0,  2,  4,  6,  9,  11, 14, 16,
+                                                     19, 21, 24, 26, 28, 30, 32, 34};
 
 }  // namespace
 
@@ -81,21 +90,20 @@ EventId EventId::generate() noexcept {
 }
 
 std::optional<EventId> EventId::parse(std::string_view text) noexcept {
-  if (text.size() != 36) return std::nullopt;
-  std::array<std::uint8_t, 16> b{};
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < 36;) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (text[i] != '-') return std::nullopt;
-      ++i;
-      continue;
-    }
-    const int h = hex_value(text[i]);
-    const int l = hex_value(text[i + 1]);
-    if (h < 0 || l < 0) return std::nullopt;
-    b[out++] = static_cast<std::uint8_t>((h << 4) | l);
-    i += 2;
+  if (text.size() != 36 || text[8] != '-' || text[13] != '-' || text[18] != '-' ||
+      text[23] != '-') {
+    return std::nullopt;
   }
+  std::array<std::uint8_t, 16> b{};
+  int invalid = 0;  // negative once any digit was not a hexadecimal one
+  for (std::size_t i = 0; i < 16; ++i) {
+    const int high = hex_values[static_cast<unsigned char>(text[digit_pairs[i]])];
+    const int low = hex_values[static_cast<unsigned char>(text[digit_pairs[i] + 1])];
+    invalid |= high | low;
+    b[i] =
+        static_cast<std::uint8_t>((static_cast<unsigned>(high) << 4) | static_cast<unsigned>(low));
+  }
+  if (invalid < 0) return std::nullopt;
   return EventId(b);
 }
 

@@ -28,13 +28,15 @@ std::string describe_double(double d) {
 }  // namespace
 
 EventType::EventType(const EventTraits& traits, bool is_entity, std::vector<FieldInfo> fields,
-                     const std::type_info& cpp_type, Encode encode_fn, Decode decode_fn)
+                     const std::type_info& cpp_type, Encode encode_fn, Decode decode_fn,
+                     DecodeText decode_text_fn)
     : traits_(traits),
       is_entity_(is_entity),
       fields_(std::move(fields)),
       cpp_type_(&cpp_type),
       encode_(encode_fn),
       decode_(decode_fn),
+      decode_text_(decode_text_fn),
       index_(next_type_index.fetch_add(1, std::memory_order_relaxed)) {}
 
 namespace detail {

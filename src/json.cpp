@@ -10,8 +10,28 @@
 #include <unordered_set>
 #include <vector>
 
+#include "herald/detail/json_text.hpp"
+
 namespace herald {
 namespace {
+
+/// The type named by the top-level `event_type` member of `text`, found without parsing the rest
+/// (herald writes it first; other orders are looked for member by member). nullptr when there is
+/// none, or the text is not simple enough to tell: the strict path then reports.
+const EventType* find_event_type(std::string_view text, const EventCatalog& catalog) {
+  detail::JsonTextReader in(text);
+  if (!in.consume('{')) return nullptr;
+  do {
+    std::string_view key;
+    if (!in.read_key(key)) return nullptr;
+    if (key == "event_type") {
+      std::string_view name;
+      return in.read_string(name) ? catalog.find(name) : nullptr;
+    }
+    if (!in.skip_value()) return nullptr;
+  } while (in.consume(','));
+  return nullptr;
+}
 
 /// A first pass over the text that checks what Boost.JSON 1.81 lets through or reports
 /// vaguely: duplicate keys (RFC 8259 section 4 leaves them undefined; RFC 7493 section 2.3
@@ -205,6 +225,13 @@ std::expected<EventPtr, Error> decode_event(const boost::json::object& wire,
 }
 
 std::expected<EventPtr, Error> decode_event(std::string_view json, const EventCatalog& catalog) {
+  // The direct reader accepts only what the strict path below accepts, and declines the rest,
+  // so every error still comes from one place.
+  if (json.size() <= max_event_json_bytes) {
+    if (const EventType* type = find_event_type(json, catalog)) {
+      if (EventPtr event = type->try_decode_text(json)) return event;
+    }
+  }
   auto value = parse_json(json);
   if (!value) return std::unexpected(std::move(value.error()));
   if (!value->is_object()) {

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "herald/error.hpp"
@@ -34,6 +35,9 @@ class EventCatalog {
 
  private:
   std::map<std::string, const EventType*, std::less<>> by_name_;
+  /// The same, hashed, for `find`: stores look up a type for every event they read. The keys view
+  /// each type's own name, which lives as long as the type.
+  std::unordered_map<std::string_view, const EventType*> index_;
 };
 
 }  // namespace herald

@@ -3,7 +3,9 @@
 #include <boost/describe/members.hpp>
 #include <boost/json/object.hpp>
 #include <boost/mp11/algorithm.hpp>
+#include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <span>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "herald/detail/field_codec.hpp"
+#include "herald/detail/json_text.hpp"
 #include "herald/error.hpp"
 #include "herald/event.hpp"
 #include "herald/event_ref.hpp"
@@ -34,6 +37,9 @@ struct FieldInfo {
   bool common = false;
   /// Writes the field's JSON Schema (draft 2020-12) into the object.
   void (*schema)(boost::json::object&) = nullptr;
+  /// Reads the field's value from JSON text into an event of the type (`FieldCodec::read_text`);
+  /// nullptr when the field's codec has no text reader.
+  bool (*read_text)(detail::JsonTextReader&, BaseEvent&) = nullptr;
 };
 
 /// The runtime description of one event type: its traits, its fields, and its JSON codec.
@@ -42,9 +48,11 @@ class EventType {
  public:
   using Encode = void (*)(const BaseEvent&, boost::json::object&);
   using Decode = std::expected<EventPtr, Error> (*)(const boost::json::object&, const EventType&);
+  using DecodeText = EventPtr (*)(std::string_view, const EventType&);
 
   EventType(const EventTraits& traits, bool is_entity, std::vector<FieldInfo> fields,
-            const std::type_info& cpp_type, Encode encode_fn, Decode decode_fn);
+            const std::type_info& cpp_type, Encode encode_fn, Decode decode_fn,
+            DecodeText decode_text_fn = nullptr);
   EventType(const EventType&) = delete;
   EventType& operator=(const EventType&) = delete;
 
@@ -69,6 +77,15 @@ class EventType {
   std::expected<EventPtr, Error> decode(const boost::json::object& wire) const {
     return decode_(wire, *this);
   }
+  /// Decodes an event of this type straight from its JSON text, without building a DOM. A fast
+  /// path that declines rather than fails: it returns an empty EventPtr for anything but a
+  /// well-formed object (valid UTF-8, no repeated keys, nesting of at most
+  /// `detail::text_reader_max_depth`) that `decode` accepts, and the caller then parses the text
+  /// and calls `decode`, which words the error. What it returns equals what `decode` returns.
+  /// It applies no size limit: `decode_event(text, catalog)` refuses oversized text before it.
+  EventPtr try_decode_text(std::string_view json) const {
+    return decode_text_ == nullptr ? EventPtr() : decode_text_(json, *this);
+  }
 
  private:
   EventTraits traits_;
@@ -77,6 +94,7 @@ class EventType {
   const std::type_info* cpp_type_;
   Encode encode_;
   Decode decode_;
+  DecodeText decode_text_;
   std::size_t index_;
 };
 
@@ -154,6 +172,88 @@ std::expected<EventPtr, Error> decode_event(const boost::json::object& wire,
   return EventPtr(std::shared_ptr<const E>(std::move(event)));
 }
 
+/// A field type whose codec can read it from JSON text.
+template <class T>
+concept TextReadable = requires(JsonTextReader& in, T& value) {
+  { FieldCodec<T>::read_text(in, value) } -> std::same_as<bool>;
+};
+
+template <class E, class D>
+using member_type = std::remove_cvref_t<decltype(std::declval<E&>().*D::pointer)>;
+
+template <Event E, class D>
+bool read_field_text(JsonTextReader& in, BaseEvent& event) {
+  return FieldCodec<member_type<E, D>>::read_text(in, static_cast<E&>(event).*D::pointer);
+}
+
+template <Event E>
+constexpr bool text_readable() {
+  bool all = true;
+  boost::mp11::mp_for_each<described_fields<E>>(
+      [&](auto d) { all = all && TextReadable<member_type<E, decltype(d)>>; });
+  // read_event_text marks the fields it saw in 64 bits.
+  return all && boost::mp11::mp_size<described_fields<E>>::value <= 64;
+}
+
+/// The position of the field named `name` among E's described fields.
+template <Event E>
+constexpr std::size_t field_position(std::string_view name) {
+  std::size_t position = 0, found = 0;
+  boost::mp11::mp_for_each<described_fields<E>>([&](auto d) {
+    if (wire_name(decltype(d)::name) == name) found = position;
+    ++position;
+  });
+  return found;
+}
+
+/// An event type built directly on EntityEvent or BaseEvent can be built from a base object whose
+/// `event_id` and `timestamp` are left blank: cheaper than generating both only to overwrite them.
+template <class E>
+concept BuiltOnEntityEvent = std::derived_from<E, EntityEvent> && requires(EntityEvent base) {
+  E{std::move(base)};
+};
+template <class E>
+concept BuiltOnBaseEvent = requires(BaseEvent base) {
+  E{std::move(base)};
+};
+
+template <Event E>
+std::shared_ptr<E> make_blank_event() {
+  BaseEvent base{.event_id = EventId(), .timestamp = Timestamp(), .priority = E::traits.priority};
+  if constexpr (BuiltOnEntityEvent<E>) {
+    return std::make_shared<E>(EntityEvent{std::move(base)});
+  } else if constexpr (!std::derived_from<E, EntityEvent> && BuiltOnBaseEvent<E>) {
+    return std::make_shared<E>(std::move(base));
+  } else {
+    auto event = std::make_shared<E>();
+    static_cast<BaseEvent&>(*event).priority = E::traits.priority;
+    return event;
+  }
+}
+
+template <Event E>
+EventPtr decode_event_text(std::string_view json, const EventType& type) {
+  std::shared_ptr<E> event = make_blank_event<E>();
+  std::uint64_t seen = 0;
+  if (!read_event_text(json, type, *event, seen)) return {};
+  // As in decode_event: a missing event_id or timestamp is generated.
+  BaseEvent& base = *event;
+  constexpr std::size_t id_bit = field_position<E>("event_id");
+  constexpr std::size_t timestamp_bit = field_position<E>("timestamp");
+  if ((seen & (std::uint64_t{1} << id_bit)) == 0) base.event_id = EventId::generate();
+  if ((seen & (std::uint64_t{1} << timestamp_bit)) == 0) base.timestamp = herald::now();
+  return EventPtr(std::shared_ptr<const E>(std::move(event)));
+}
+
+template <Event E, class D>
+constexpr auto field_text_reader() -> bool (*)(JsonTextReader&, BaseEvent&) {
+  if constexpr (TextReadable<member_type<E, D>>) {
+    return &read_field_text<E, D>;
+  } else {
+    return nullptr;
+  }
+}
+
 template <Event E>
 std::vector<FieldInfo> field_infos() {
   std::vector<FieldInfo> fields;
@@ -165,7 +265,8 @@ std::vector<FieldInfo> field_infos() {
                                .expected = FieldCodec<T>::expected,
                                .nullable = is_nullable_v<T>,
                                .common = is_common_field<D>(),
-                               .schema = &FieldCodec<T>::schema});
+                               .schema = &FieldCodec<T>::schema,
+                               .read_text = field_text_reader<E, D>()});
   });
   return fields;
 }
@@ -179,7 +280,8 @@ const EventType& type_of() noexcept {
                 "describe the event's fields with BOOST_DESCRIBE_STRUCT (see docs/events.md)");
   static const EventType type(E::traits, std::is_base_of_v<EntityEvent, E>,
                               detail::field_infos<E>(), typeid(E), &detail::encode_event<E>,
-                              &detail::decode_event<E>);
+                              &detail::decode_event<E>,
+                              detail::text_readable<E>() ? &detail::decode_event_text<E> : nullptr);
   return type;
 }
 

@@ -1502,6 +1502,9 @@ class SqliteStoreImpl final : public SqliteStore {
           "unknown event type \"" + std::string(type_name) + "\" (" + at() +
               "); add the type to the catalog given in StoreOptions::catalog to read it"));
     }
+    // Bodies herald wrote are read straight into the event; anything the direct reader declines
+    // takes the DOM path below, which reports the errors.
+    if (EventPtr event = type->try_decode_text(body)) return event;
     auto value = parser.parse(body);
     if (!value || !value->is_object()) {
       return std::unexpected(Error{ErrorCode::internal,

@@ -1,7 +1,9 @@
 #pragma once
 
 // JSON encoding, decoding and JSON Schema for each C++ type an event field may have. One
-// specialization per type; an event's codec is the composition of its fields' codecs.
+// specialization per type; an event's codec is the composition of its fields' codecs. Each
+// codec's `read_text` reads the field straight from JSON text (json_text.hpp) and returns false
+// for anything `decode` would not accept as it is, leaving the error to `decode`.
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -14,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "herald/detail/json_text.hpp"
 #include "herald/event.hpp"
 
 namespace herald::detail {
@@ -40,6 +43,7 @@ struct FieldCodec<std::int64_t> {
   static constexpr std::string_view expected = "integer";
   static void encode(const std::int64_t& v, boost::json::value& out) { out = v; }
   static bool decode(const boost::json::value& v, std::int64_t& out) { return read_int64(v, out); }
+  static bool read_text(JsonTextReader& in, std::int64_t& out) { return in.read_int64(out); }
   static void schema(boost::json::object& s) { s["type"] = "integer"; }
 };
 
@@ -53,6 +57,7 @@ struct FieldCodec<bool> {
     out = v.get_bool();
     return true;
   }
+  static bool read_text(JsonTextReader& in, bool& out) { return in.read_bool(out); }
   static void schema(boost::json::object& s) { s["type"] = "boolean"; }
 };
 
@@ -66,6 +71,7 @@ struct FieldCodec<std::string> {
     out.assign(v.get_string().data(), v.get_string().size());
     return true;
   }
+  static bool read_text(JsonTextReader& in, std::string& out) { return in.read_string(out); }
   static void schema(boost::json::object& s) { s["type"] = "string"; }
 };
 
@@ -87,6 +93,9 @@ struct FieldCodec<std::vector<std::string>> {
       out.emplace_back(item.get_string().data(), item.get_string().size());
     }
     return true;
+  }
+  static bool read_text(JsonTextReader& in, std::vector<std::string>& out) {
+    return in.read_strings(out);
   }
   static void schema(boost::json::object& s) {
     s["type"] = "array";
@@ -114,6 +123,9 @@ struct FieldCodec<std::vector<std::int64_t>> {
     }
     return true;
   }
+  static bool read_text(JsonTextReader& in, std::vector<std::int64_t>& out) {
+    return in.read_int64s(out);
+  }
   static void schema(boost::json::object& s) {
     s["type"] = "array";
     s["items"] = {{"type", "integer"}};
@@ -129,6 +141,9 @@ struct FieldCodec<boost::json::object> {
     if (!v.is_object()) return false;
     out = v.get_object();
     return true;
+  }
+  static bool read_text(JsonTextReader& in, boost::json::object& out) {
+    return in.read_object(out);
   }
   static void schema(boost::json::object& s) { s["type"] = "object"; }
 };
@@ -154,6 +169,10 @@ struct FieldCodec<EntityId> {
     out = std::string(v.get_string().data(), v.get_string().size());
     return true;
   }
+  static bool read_text(JsonTextReader& in, EntityId& out) {
+    if (in.peek() == '"') return in.read_string(out.emplace<std::string>());
+    return in.read_int64(out.emplace<std::int64_t>());
+  }
   static void schema(boost::json::object& s) {
     s["type"] = boost::json::array{"integer", "string"};
   }
@@ -167,6 +186,14 @@ struct FieldCodec<EventId> {
   static bool decode(const boost::json::value& v, EventId& out) {
     if (!v.is_string()) return false;
     auto id = EventId::parse(std::string_view(v.get_string()));
+    if (!id) return false;
+    out = *id;
+    return true;
+  }
+  static bool read_text(JsonTextReader& in, EventId& out) {
+    std::string_view text;
+    if (!in.read_string(text)) return false;
+    auto id = EventId::parse(text);
     if (!id) return false;
     out = *id;
     return true;
@@ -198,6 +225,14 @@ struct FieldCodec<Timestamp> {
     out = *t;
     return true;
   }
+  static bool read_text(JsonTextReader& in, Timestamp& out) {
+    std::string_view text;
+    if (!in.read_string(text)) return false;
+    auto t = parse_timestamp(text);
+    if (!t) return false;
+    out = *t;
+    return true;
+  }
   static void schema(boost::json::object& s) {
     s["type"] = "string";
     s["format"] = "date-time";
@@ -215,6 +250,15 @@ struct FieldCodec<Priority> {
   static bool decode(const boost::json::value& v, Priority& out) {
     std::int64_t n = 0;
     if (!read_int64(v, n) || n < std::numeric_limits<std::int32_t>::min() ||
+        n > std::numeric_limits<std::int32_t>::max()) {
+      return false;
+    }
+    out = static_cast<Priority>(n);
+    return true;
+  }
+  static bool read_text(JsonTextReader& in, Priority& out) {
+    std::int64_t n = 0;
+    if (!in.read_int64(n) || n < std::numeric_limits<std::int32_t>::min() ||
         n > std::numeric_limits<std::int32_t>::max()) {
       return false;
     }
@@ -258,6 +302,13 @@ struct FieldCodec<std::optional<T>> {
     if (!FieldCodec<T>::decode(v, inner)) return false;
     out = std::move(inner);
     return true;
+  }
+  static bool read_text(JsonTextReader& in, std::optional<T>& out) {
+    if (in.read_null()) {
+      out.reset();
+      return true;
+    }
+    return FieldCodec<T>::read_text(in, out.emplace());
   }
   static void schema(boost::json::object& s) {
     FieldCodec<T>::schema(s);
