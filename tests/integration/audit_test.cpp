@@ -216,6 +216,30 @@ TEST(AuditEncoding, IsSortedCompactJsonAndHashesWithSha256) {
   EXPECT_NE(herald::audit_hash(changed), herald::audit_hash(record));
 }
 
+TEST(AuditEncoding, EscapesEveryCharacterThatNeedsItAtAnyOffsetInTheString) {
+  struct Special {
+    char c;
+    std::string_view escaped;
+  };
+  for (const Special& special :
+       {Special{'"', R"(\")"}, Special{'\\', R"(\\)"}, Special{'\n', R"(\n)"},
+        Special{'\t', R"(\t)"}, Special{'\x01', R"(\u0001)"}, Special{'\x1f', R"(\u001f)"}}) {
+    for (std::size_t before = 0; before < 20; ++before) {
+      const std::string head = std::string(before, 'a') + "\xc3\xab";
+      const std::string text = head + special.c + "tail-of-some-length";
+      EXPECT_EQ(herald::canonical_json(boost::json::value(text)),
+                "\"" + head + std::string(special.escaped) + "tail-of-some-length\"")
+          << "offset " << before;
+    }
+  }
+  // Bytes at and above 0x20, UTF-8 included, are written as they are.
+  std::string plain;
+  for (int c = 0x20; c < 0x100; ++c) {
+    if (c != '"' && c != '\\') plain.push_back(static_cast<char>(c));
+  }
+  EXPECT_EQ(herald::canonical_json(boost::json::value(plain)), "\"" + plain + "\"");
+}
+
 TEST(AuditEncoding, WritesIntegralNumbersAsIntegers) {
   EXPECT_EQ(herald::canonical_json(boost::json::parse(R"({"b":2.0,"a":-3,"c":9007199254740993})")),
             R"({"a":-3,"b":2,"c":9007199254740993})");
