@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
@@ -1045,6 +1046,34 @@ class SqliteStoreImpl final : public SqliteStore {
       details.push_back(boost::json::serialize(record.details));
     }
     std::lock_guard lock(writer_mutex_);
+    // A batch as AuditWriter builds it (each record extending the one before, none audited
+    // before) goes in multi-row INSERTs: a statement's own work (opening the table's and the six
+    // indexes' cursors, halting, freeing) cost as much as a third of a one-row INSERT. If any
+    // record turns out to be in the log already, that transaction is rolled back and the batch
+    // is decided again record by record.
+    if (is_audit_chain(records)) {
+      bool decide_each = false;
+      auto inserted = writer_->write_transaction(
+          "appending audit records", [&]() -> std::expected<std::size_t, Error> {
+            auto chain_head = audit_head_on(*writer_);
+            if (!chain_head) return std::unexpected(std::move(chain_head.error()));
+            if (!detail::extends_chain(records.front(), *chain_head)) {
+              decide_each = true;
+              return std::unexpected(Error{ErrorCode::conflict, "not a continuation", {}});
+            }
+            auto rows = insert_audit_rows(records, event_ids, details);
+            if (!rows) return std::unexpected(std::move(rows.error()));
+            if (*rows != records.size()) {
+              decide_each = true;
+              return std::unexpected(Error{ErrorCode::conflict, "audited before", {}});
+            }
+            if (auto moved = upsert_checkpoint(consumer, records.back().position); !moved) {
+              return std::unexpected(std::move(moved.error()));
+            }
+            return records.size();
+          });
+      if (!decide_each) return inserted;
+    }
     return writer_->write_transaction(
         "appending audit records", [&]() -> std::expected<std::size_t, Error> {
           auto chain_head = audit_head_on(*writer_);
@@ -1357,19 +1386,86 @@ class SqliteStoreImpl final : public SqliteStore {
   /// Binds `record` to `insert_audit_sql`; `event_id` and `details` are its encoded forms, and
   /// they and `record` must outlive the statement's use.
   static void bind_audit_record(Statement& insert, const AuditRecord& record,
-                                std::string_view event_id, std::string_view details) {
-    insert.bind(1, record.position);
-    insert.bind(2, event_id);
-    insert.bind(3, to_micros(record.occurred_at));
-    insert.bind(4, to_micros(record.recorded_at));
-    insert.bind(5, record.actor);
-    insert.bind(6, record.organization_id);
-    insert.bind(7, std::string_view(record.action));
-    insert.bind(8, std::string_view(record.entity_type));
-    insert.bind(9, record.entity_id);
-    insert.bind(10, details);
-    insert.bind(11, std::string_view(record.prev_hash));
-    insert.bind(12, std::string_view(record.hash));
+                                std::string_view event_id, std::string_view details,
+                                int first = 1) {
+    insert.bind(first, record.position);
+    insert.bind(first + 1, event_id);
+    insert.bind(first + 2, to_micros(record.occurred_at));
+    insert.bind(first + 3, to_micros(record.recorded_at));
+    insert.bind(first + 4, record.actor);
+    insert.bind(first + 5, record.organization_id);
+    insert.bind(first + 6, std::string_view(record.action));
+    insert.bind(first + 7, std::string_view(record.entity_type));
+    insert.bind(first + 8, record.entity_id);
+    insert.bind(first + 9, details);
+    insert.bind(first + 10, std::string_view(record.prev_hash));
+    insert.bind(first + 11, std::string_view(record.hash));
+  }
+
+  /// Rows of the largest multi-row INSERT of audit records: 12 parameters a row stays far below
+  /// SQLite's limit of 32766, and the statement program stays small.
+  static constexpr std::size_t audit_rows_per_insert = 64;
+
+  /// True when each record extends the one before it: positions increase and each `prev_hash`
+  /// is the hash of the record before.
+  static bool is_audit_chain(std::span<const AuditRecord> records) {
+    for (std::size_t i = 1; i < records.size(); ++i) {
+      if (!detail::extends_chain(records[i], AuditChainHead{.position = records[i - 1].position,
+                                                            .hash = records[i - 1].hash})) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// `INSERT … ON CONFLICT (event_id) DO NOTHING` of `rows` records at once.
+  static std::string insert_audit_rows_sql(std::size_t rows) {
+    std::string sql =
+        "INSERT INTO herald_audit_records (position, event_id, occurred_at, recorded_at, actor, "
+        "organization_id, action, entity_type, entity_id, details, prev_hash, hash) VALUES ";
+    for (std::size_t row = 0; row < rows; ++row) {
+      if (row > 0) sql += ", ";
+      sql += "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    }
+    sql += " ON CONFLICT (event_id) DO NOTHING";
+    return sql;
+  }
+
+  /// Inserts `records` (with their encoded `event_ids` and `details`) in multi-row INSERTs of
+  /// `audit_rows_per_insert` rows, the rest in halving sizes (32, 16, … 1), so that at most seven
+  /// statements are ever prepared. Returns how many rows were inserted: fewer than the records
+  /// when some event_id was in the log already.
+  std::expected<std::size_t, Error> insert_audit_rows(std::span<const AuditRecord> records,
+                                                      const std::vector<std::string>& event_ids,
+                                                      const std::vector<std::string>& details) {
+    std::size_t inserted = 0;
+    std::size_t next = 0;
+    for (std::size_t rows = audit_rows_per_insert; rows > 0; rows /= 2) {
+      if (records.size() - next < rows) continue;
+      // The texts are built once: the statement cache looks them up on every batch.
+      static const std::array<std::string, 7> sql_by_size = [] {
+        std::array<std::string, 7> texts;
+        for (std::size_t k = 0; k < texts.size(); ++k) texts[k] = insert_audit_rows_sql(1U << k);
+        return texts;
+      }();
+      static_assert(audit_rows_per_insert == 1U << 6);
+      auto insert = writer_->prepare(sql_by_size[static_cast<std::size_t>(std::countr_zero(rows))]);
+      if (!insert) return std::unexpected(std::move(insert.error()));
+      while (records.size() - next >= rows) {
+        for (std::size_t row = 0; row < rows; ++row) {
+          const std::size_t i = next + row;
+          bind_audit_record(*insert, records[i], event_ids[i], details[i],
+                            static_cast<int>(row * 12 + 1));
+        }
+        if (const int rc = insert->step(); rc != SQLITE_DONE) {
+          return std::unexpected(writer_->error(rc, "appending audit records"));
+        }
+        insert->reset();
+        inserted += static_cast<std::size_t>(sqlite3_changes(writer_->db()));
+        next += rows;
+      }
+    }
+    return inserted;
   }
 
   std::expected<void, Error> upsert_checkpoint(const std::string& name, std::int64_t position) {

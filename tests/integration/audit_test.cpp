@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/describe/members.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/mp11/algorithm.hpp>
 #include <boost/mp11/list.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -21,6 +23,7 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "herald/domain/audit_rules.hpp"
@@ -213,9 +216,80 @@ TEST(AuditEncoding, IsSortedCompactJsonAndHashesWithSha256) {
   EXPECT_NE(herald::audit_hash(changed), herald::audit_hash(record));
 }
 
+TEST(AuditEncoding, EscapesEveryCharacterThatNeedsItAtAnyOffsetInTheString) {
+  struct Special {
+    char c;
+    std::string_view escaped;
+  };
+  for (const Special& special :
+       {Special{'"', R"(\")"}, Special{'\\', R"(\\)"}, Special{'\n', R"(\n)"},
+        Special{'\t', R"(\t)"}, Special{'\x01', R"(\u0001)"}, Special{'\x1f', R"(\u001f)"}}) {
+    for (std::size_t before = 0; before < 20; ++before) {
+      const std::string head = std::string(before, 'a') + "\xc3\xab";
+      const std::string text = head + special.c + "tail-of-some-length";
+      EXPECT_EQ(herald::canonical_json(boost::json::value(text)),
+                "\"" + head + std::string(special.escaped) + "tail-of-some-length\"")
+          << "offset " << before;
+    }
+  }
+  // Bytes at and above 0x20, UTF-8 included, are written as they are.
+  std::string plain;
+  for (int c = 0x20; c < 0x100; ++c) {
+    if (c != '"' && c != '\\') plain.push_back(static_cast<char>(c));
+  }
+  EXPECT_EQ(herald::canonical_json(boost::json::value(plain)), "\"" + plain + "\"");
+}
+
 TEST(AuditEncoding, WritesIntegralNumbersAsIntegers) {
   EXPECT_EQ(herald::canonical_json(boost::json::parse(R"({"b":2.0,"a":-3,"c":9007199254740993})")),
             R"({"a":-3,"b":2,"c":9007199254740993})");
+}
+
+// --- the records of the platform's events, pinned ------------------------------------------
+
+/// Sets every own field of `own` to a value derived from `seed`: strings with characters that
+/// need escaping and non-ASCII UTF-8, numbers of several sizes, lists of two elements.
+template <class E>
+void fill_own_fields(E& own, std::int64_t seed) {
+  using Members = boost::describe::describe_members<E, boost::describe::mod_public>;
+  boost::mp11::mp_for_each<Members>([&](auto member) {
+    auto& field = own.*member.pointer;
+    using T = std::remove_cvref_t<decltype(field)>;
+    ++seed;
+    if constexpr (std::is_same_v<T, bool>) {
+      field = seed % 2 == 0;
+    } else if constexpr (std::is_same_v<T, std::optional<std::int64_t>>) {
+      field = seed * 1'000'003 - 500;
+    } else if constexpr (std::is_same_v<T, std::optional<std::string>>) {
+      field = "Zo\xc3\xab \"q\" \\ tab\there\nline\x01 #" + std::to_string(seed);
+    } else if constexpr (std::is_same_v<T, std::vector<std::int64_t>>) {
+      field = {seed, -seed};
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>> ||
+                         std::is_same_v<T, std::optional<std::vector<std::string>>>) {
+      field = std::vector<std::string>{"a/" + std::to_string(seed), "\xe2\x82\xac"};
+    } else {
+      static_assert(sizeof(T) == 0, "a platform event field type this test does not fill");
+    }
+  });
+}
+
+/// Two events of every platform type: own fields left at their defaults (nulls) and all set;
+/// fixed ids and times, so their records hash the same in every run.
+std::vector<herald::StoredEvent> pinned_events();
+
+TEST_P(AuditLog, HashesTheRecordsOfEveryPlatformEventAsBefore) {
+  // The head of a chain of the records of pinned_events(), as computed when the audit log was
+  // first released: a change here means records written before would no longer verify.
+  ASSERT_TRUE(store_);
+  herald::AuditWriter writer(*store_, domain::audit_mapping(), "audit");
+  herald::AuditChainHead head;
+  for (const herald::StoredEvent& stored : pinned_events()) {
+    const AuditRecord record = writer.record_for(stored, head);
+    EXPECT_EQ(record.hash, herald::audit_hash(record));
+    head = {.position = record.position, .hash = record.hash};
+  }
+  EXPECT_EQ(head.position, 56);
+  EXPECT_EQ(head.hash, "70ce9cf7a9e022446a167268a284fb71978836372c66618bb84c79760f38f4d4");
 }
 
 TEST(AuditHead, RoundTripsThroughItsTextForm) {
@@ -327,6 +401,57 @@ using PlatformEvents = boost::mp11::mp_list<
     domain::InviteCreatedEvent, domain::InviteAcceptedEvent, domain::InviteRejectedEvent,
     domain::InviteExpiredEvent, domain::DiscordGuildLinkedEvent, domain::DiscordGuildUnlinkedEvent,
     domain::PresetCreatedEvent, domain::PresetUpdatedEvent>;
+
+std::vector<herald::StoredEvent> pinned_events() {
+  const herald::Timestamp start = *herald::parse_timestamp("2026-11-27T09:30:00.123456Z");
+  std::vector<herald::StoredEvent> events;
+  std::int64_t position = 0;
+  boost::mp11::mp_for_each<PlatformEvents>([&](auto type) {
+    using E = decltype(type);
+    for (const bool filled : {false, true}) {
+      ++position;
+      E own;
+      if (filled) fill_own_fields(own, position);
+      char id[37];
+      std::snprintf(id, sizeof id, "01890f3c-4d5e-7abc-8def-%012llx",
+                    static_cast<unsigned long long>(position));
+      herald::EventHeader header{
+          .user_id = position % 3 == 0 ? std::nullopt : std::optional<std::int64_t>(position),
+          .organization_id =
+              position % 4 == 0 ? std::nullopt : std::optional<std::int64_t>(position * 7),
+          .metadata = {{"request_id", "req-" + std::to_string(position)}},
+          .event_id = *herald::EventId::parse(id),
+          .timestamp = start + std::chrono::microseconds(position * 1'234'567)};
+      if (position % 2 == 0) {
+        header.entity_id = "entity-" + std::to_string(position);
+      } else if (position % 5 != 0) {
+        header.entity_id = position * 11;
+      }
+      events.push_back(herald::StoredEvent{
+          .position = position,
+          .recorded_at = start + std::chrono::seconds(position) + std::chrono::microseconds(1),
+          .event = event<E>(std::move(header), std::move(own))});
+    }
+  });
+  return events;
+}
+
+TEST(AuditRules, DetailsAreTheOwnFieldsOfTheWireFormWithNulls) {
+  for (const herald::StoredEvent& stored : pinned_events()) {
+    const herald::EventRef ref = stored.event.ref();
+    SCOPED_TRACE(std::string(ref.event_type()) + " at " + std::to_string(stored.position));
+    const boost::json::object wire = ref.to_json();
+    boost::json::object expected;
+    for (const herald::FieldInfo& field : ref.type().fields()) {
+      if (field.common) continue;
+      const boost::json::value* value = wire.if_contains(field.name);
+      expected[field.name] = value != nullptr ? *value : boost::json::value(nullptr);
+    }
+    const boost::json::object details = domain::audit_details(ref);
+    EXPECT_EQ(details, expected);
+    EXPECT_EQ(herald::canonical_json(details), herald::canonical_json(expected));
+  }
+}
 
 TEST_P(AuditLog, NamesTheActionOfEveryPlatformEvent) {
   ASSERT_TRUE(store_);

@@ -130,6 +130,17 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
     return record;
   }
 
+  /// `records` with their links and hashes computed again after `prev_hash`, in order.
+  static std::vector<AuditRecord> rechain(std::vector<AuditRecord> records, HashHex prev_hash) {
+    for (AuditRecord& record : records) {
+      record.prev_hash = prev_hash;
+      record.hash = sha256_hex(prev_hash + record.event_id.to_string() +
+                               std::to_string(record.actor.value_or(0)));
+      prev_hash = record.hash;
+    }
+    return records;
+  }
+
   /// Records for `events`, stored at `positions`, chained after `prev_hash`.
   static std::vector<AuditRecord> audit_chain(const std::vector<EventPtr>& events,
                                               const std::vector<std::int64_t>& positions,
@@ -899,6 +910,66 @@ TEST_P(StoreTest, AppendAuditBatchWritesTheRecordsAsAChainAndMovesTheCheckpointT
   EXPECT_EQ(must(store_->audit_head()).hash, records.back().hash);
   EXPECT_EQ(must(store_->load_checkpoint("audit")).position, positions.back());
   EXPECT_EQ(must(store_->append_audit_batch({}, "audit")), 0u);
+}
+
+TEST_P(StoreTest, AppendAuditBatchStoresEveryFieldOfEveryRecordOfALongBatch) {
+  // 107 records: more than one multi-row INSERT, and a rest of every smaller size.
+  std::vector<EventPtr> events;
+  for (int i = 1; i <= 107; ++i) events.push_back(tournament_created(i));
+  const std::vector<std::int64_t> positions = append_all(events);
+  std::vector<AuditRecord> records = audit_chain(events, positions, genesis_hash);
+  for (std::size_t i = 0; i < records.size(); i += 3) {
+    records[i].actor.reset();
+    records[i].organization_id.reset();
+    records[i].entity_id.reset();
+  }
+  records = rechain(std::move(records), genesis_hash);
+
+  EXPECT_EQ(must(store_->append_audit_batch(records, "audit")), records.size());
+  const auto chain = must(store_->read_audit_chain(0, 1000));
+  ASSERT_EQ(chain.size(), records.size());
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    SCOPED_TRACE("record " + std::to_string(i));
+    EXPECT_EQ(chain[i].position, records[i].position);
+    EXPECT_EQ(chain[i].event_id, records[i].event_id);
+    EXPECT_EQ(chain[i].occurred_at, records[i].occurred_at);
+    EXPECT_EQ(chain[i].recorded_at, records[i].recorded_at);
+    EXPECT_EQ(chain[i].actor, records[i].actor);
+    EXPECT_EQ(chain[i].organization_id, records[i].organization_id);
+    EXPECT_EQ(chain[i].action, records[i].action);
+    EXPECT_EQ(chain[i].entity_type, records[i].entity_type);
+    EXPECT_EQ(chain[i].entity_id, records[i].entity_id);
+    EXPECT_EQ(chain[i].details, records[i].details);
+    EXPECT_EQ(chain[i].prev_hash, records[i].prev_hash);
+    EXPECT_EQ(chain[i].hash, records[i].hash);
+  }
+  EXPECT_EQ(must(store_->load_checkpoint("audit")).position, positions.back());
+}
+
+TEST_P(StoreTest, AppendAuditBatchSkipsARecordWhoseEventHasARecordAtAnotherPosition) {
+  std::vector<EventPtr> events;
+  for (int i = 1; i <= 6; ++i) events.push_back(tournament_created(i));
+  const std::vector<std::int64_t> positions = append_all(events);
+  const std::vector<AuditRecord> first =
+      audit_chain({events.begin(), events.begin() + 2}, {positions.begin(), positions.begin() + 2},
+                  genesis_hash);
+  ASSERT_EQ(must(store_->append_audit_batch(first, "audit")), 2u);
+
+  // A chain of four records whose last names the first event, which has a record already: that
+  // record is skipped as any record of an audited event is, the three before it are written.
+  std::vector<AuditRecord> batch =
+      audit_chain({events.begin() + 2, events.end()}, {positions.begin() + 2, positions.end()},
+                  first.back().hash);
+  batch.back().event_id = events[0]->event_id;
+  batch = rechain(std::move(batch), first.back().hash);
+
+  EXPECT_EQ(must(store_->append_audit_batch(batch, "audit")), 3u);
+  const auto chain = must(store_->read_audit_chain(0, 100));
+  ASSERT_EQ(chain.size(), 5u);
+  EXPECT_EQ(chain[0].hash, first[0].hash);
+  EXPECT_EQ(chain.back().hash, batch[2].hash);
+  EXPECT_EQ(must(store_->audit_head()).position, positions[4]);
+  EXPECT_EQ(must(store_->load_checkpoint("audit")).position, positions.back());
 }
 
 TEST_P(StoreTest, AppendAuditBatchAfterAReplaySkipsWrittenRecordsAndChainsTheRestToTheHead) {

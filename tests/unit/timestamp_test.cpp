@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <string>
+
 namespace herald {
 namespace {
 
@@ -15,6 +18,27 @@ Timestamp at(int y, unsigned mo, unsigned d, int h, int mi, int s, int us) {
 TEST(Timestamp, FormatsRfc3339WithSixFractionalDigitsAndZ) {
   EXPECT_EQ(format_timestamp(at(2026, 11, 27, 9, 30, 5, 42)), "2026-11-27T09:30:05.000042Z");
   EXPECT_EQ(format_timestamp(at(1999, 1, 1, 0, 0, 0, 0)), "1999-01-01T00:00:00.000000Z");
+}
+
+TEST(Timestamp, FormatsEveryFieldZeroPaddedAcrossTheFourDigitYears) {
+  EXPECT_EQ(format_timestamp(at(0, 1, 1, 0, 0, 0, 0)), "0000-01-01T00:00:00.000000Z");
+  EXPECT_EQ(format_timestamp(at(9999, 12, 31, 23, 59, 59, 999999)), "9999-12-31T23:59:59.999999Z");
+  EXPECT_EQ(format_timestamp(at(1969, 12, 31, 23, 59, 59, 999999)), "1969-12-31T23:59:59.999999Z");
+  EXPECT_EQ(format_timestamp(at(2024, 2, 29, 7, 8, 9, 10)), "2024-02-29T07:08:09.000010Z");
+}
+
+TEST(Timestamp, FormatsYearsWithoutFourDigitsAsPrintfDoes) {
+  EXPECT_EQ(format_timestamp(at(10000, 1, 1, 0, 0, 0, 1)), "10000-01-01T00:00:00.000001Z");
+  EXPECT_EQ(format_timestamp(at(-1, 12, 31, 23, 0, 0, 0)), "-001-12-31T23:00:00.000000Z");
+}
+
+TEST(Timestamp, FormatsIntoABufferTheSameTextAsFormatTimestamp) {
+  std::array<char, timestamp_text_capacity> text{};
+  for (const Timestamp t : {at(2026, 11, 27, 9, 30, 5, 42), at(1, 1, 1, 0, 0, 0, 0),
+                            at(10000, 1, 1, 0, 0, 0, 0), now()}) {
+    const std::size_t length = format_timestamp_to(t, text);
+    EXPECT_EQ(std::string(text.data(), length), format_timestamp(t));
+  }
 }
 
 TEST(Timestamp, ParsesWhatItFormats) {
