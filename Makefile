@@ -14,10 +14,10 @@ build: deps
 	@cmake -S . -B $(BUILD_DIR) -G Ninja -DHERALD_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_DIR)
 
-# Each run records a simulated day in ./herald.db (history accumulates; `make clean` removes it)
-# and ends by printing the commands that show it: events, the audit log, consumers.
+# The main job: the HTTP API and live stream on 127.0.0.1:8080 over ./herald.db (history
+# accumulates; `make clean` removes it). The first start creates an admin token and prints it.
 run: build
-	@$(BUILD_DIR)/herald demo --db ./herald.db
+	@$(BUILD_DIR)/herald serve --listen 127.0.0.1:8080 --db ./herald.db --bootstrap-admin-token
 
 test: deps
 	@scripts/test.sh

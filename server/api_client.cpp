@@ -1,11 +1,11 @@
 #include "api_client.hpp"
 
+#include <fmt/core.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/core.h>
 
 #include <charconv>
 #include <optional>
@@ -66,8 +66,7 @@ struct ApiClient::Connection {
   }
 };
 
-ApiClient::ApiClient(std::unique_ptr<Connection> connection)
-    : connection_(std::move(connection)) {}
+ApiClient::ApiClient(std::unique_ptr<Connection> connection) : connection_(std::move(connection)) {}
 
 ApiClient::~ApiClient() = default;
 

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "api_client.hpp"
 #include "herald/audit_log.hpp"
 #include "herald/domain/catalog.hpp"
 #include "herald/domain/events.hpp"
@@ -40,7 +41,6 @@
 #include "herald/json.hpp"
 #include "herald/recorder.hpp"
 #include "herald/timestamp.hpp"
-#include "api_client.hpp"
 #include "platform_consumers.hpp"
 #include "store_commands.hpp"
 
@@ -1294,11 +1294,11 @@ std::expected<void, Error> run_demo(const DemoOptions& options, std::FILE* out) 
       auto response = client->post_json("/api/v1/events", encode_event(event));
       if (!response) return std::unexpected(std::move(response.error()));
       if (response->status != 201 && response->status != 200) {
-        return std::unexpected(Error{
-            ErrorCode::io,
-            fmt::format("{} answered {} to {}: {}", client->base_url(), response->status,
-                        event.event_type(), response->body.substr(0, 500)),
-            {}});
+        return std::unexpected(
+            Error{ErrorCode::io,
+                  fmt::format("{} answered {} to {}: {}", client->base_url(), response->status,
+                              event.event_type(), response->body.substr(0, 500)),
+                  {}});
       }
       ++posted;
       return {};

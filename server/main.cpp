@@ -180,8 +180,9 @@ int main(int argc, char** argv) {
                            "give either --to URL (send to a server) or --db/--store, not both");
       }
       if (!demo_options.server_url.empty() && demo_options.token.empty()) {
-        return usage_error("herald demo", "--to needs --token (or HERALD_TOKEN) with the ingest "
-                                          "scope; 'herald token create' makes one");
+        return usage_error("herald demo",
+                           "--to needs --token (or HERALD_TOKEN) with the ingest "
+                           "scope; 'herald token create' makes one");
       }
       if (demo_options.server_url.empty() && !demo_options.token.empty()) {
         return usage_error("herald demo", "--token is for --to URL");

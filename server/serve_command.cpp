@@ -1,10 +1,11 @@
 #include "serve_command.hpp"
 
 #include <fmt/core.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <pthread.h>
+#include <csignal>
 
 #include "herald/api_tokens.hpp"
 #include "herald/authenticator.hpp"
@@ -32,8 +33,8 @@ struct ServeCommand::Flags {
 
 ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
   Flags& f = *flags_;
-  command_ = app.add_subcommand(
-      "serve", "Serve the HTTP API and the live event stream (docs/http-api.md)");
+  command_ = app.add_subcommand("serve",
+                                "Serve the HTTP API and the live event stream (docs/http-api.md)");
   add_store_flags(*command_, f.store,
                   "The SQLite file to serve (created if missing; default herald.db)");
   f.store.db_option->envname("HERALD_DB");
@@ -46,8 +47,8 @@ ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
       ->check(CLI::Range(0U, 256U))
       ->capture_default_str();
   auto& limits = f.server.limits;
-  command_->add_option("--max-header-bytes", limits.header_bytes,
-                       "Largest request line and headers")
+  command_
+      ->add_option("--max-header-bytes", limits.header_bytes, "Largest request line and headers")
       ->envname("HERALD_MAX_HEADER_BYTES")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 20))
       ->capture_default_str();
@@ -55,33 +56,38 @@ ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
       ->envname("HERALD_MAX_BODY_BYTES")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20))
       ->capture_default_str();
-  command_->add_option("--max-connections", limits.connections,
-                       "Open connections, streams included")
+  command_
+      ->add_option("--max-connections", limits.connections, "Open connections, streams included")
       ->envname("HERALD_MAX_CONNECTIONS")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}))
       ->capture_default_str();
-  command_->add_option("--read-timeout-ms", f.read_timeout_ms,
-                       "Time a request may take to arrive once it began")
+  command_
+      ->add_option("--read-timeout-ms", f.read_timeout_ms,
+                   "Time a request may take to arrive once it began")
       ->envname("HERALD_READ_TIMEOUT_MS")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{3'600'000}))
       ->capture_default_str();
-  command_->add_option("--idle-timeout-ms", f.idle_timeout_ms,
-                       "Time a keep-alive connection may wait for its next request")
+  command_
+      ->add_option("--idle-timeout-ms", f.idle_timeout_ms,
+                   "Time a keep-alive connection may wait for its next request")
       ->envname("HERALD_IDLE_TIMEOUT_MS")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{3'600'000}))
       ->capture_default_str();
-  command_->add_option("--rate-limit", limits.requests_per_second,
-                       "Requests per second per token; 0 turns limiting off")
+  command_
+      ->add_option("--rate-limit", limits.requests_per_second,
+                   "Requests per second per token; 0 turns limiting off")
       ->envname("HERALD_RATE_LIMIT")
       ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
-  command_->add_option("--rate-burst", limits.request_burst,
-                       "Requests a token may send at once after a quiet spell")
+  command_
+      ->add_option("--rate-burst", limits.request_burst,
+                   "Requests a token may send at once after a quiet spell")
       ->envname("HERALD_RATE_BURST")
       ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();
-  command_->add_option("--stream-queue", limits.stream_queue_events,
-                       "Events a stream client may fall behind before it is cut off")
+  command_
+      ->add_option("--stream-queue", limits.stream_queue_events,
+                   "Events a stream client may fall behind before it is cut off")
       ->envname("HERALD_STREAM_QUEUE")
       ->check(CLI::Range(std::size_t{16}, std::size_t{10'000'000}))
       ->capture_default_str();
@@ -89,21 +95,22 @@ ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
       ->envname("HERALD_HEARTBEAT_MS")
       ->check(CLI::Range(std::int64_t{10}, std::int64_t{3'600'000}))
       ->capture_default_str();
-  command_->add_option("--shutdown-grace-ms", f.shutdown_grace_ms,
-                       "How long a stop waits for requests in flight")
+  command_
+      ->add_option("--shutdown-grace-ms", f.shutdown_grace_ms,
+                   "How long a stop waits for requests in flight")
       ->envname("HERALD_SHUTDOWN_GRACE_MS")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{600'000}))
       ->capture_default_str();
-  command_->add_flag("--public-metrics", f.server.public_metrics,
-                     "Serve /metrics without a token")
+  command_->add_flag("--public-metrics", f.server.public_metrics, "Serve /metrics without a token")
       ->envname("HERALD_PUBLIC_METRICS");
   command_->add_flag("--access-log", f.server.access_log, "Log every request on stderr")
       ->envname("HERALD_ACCESS_LOG");
   command_->add_flag("--bootstrap-admin-token", f.bootstrap_admin,
                      "When the store has no token yet, create one named 'admin' with every "
                      "scope and print it once");
-  command_->add_flag("--no-consumers", f.no_consumers,
-                     "Do not run the platform's durable consumers (the audit log) here")
+  command_
+      ->add_flag("--no-consumers", f.no_consumers,
+                 "Do not run the platform's durable consumers (the audit log) here")
       ->envname("HERALD_NO_CONSUMERS");
   command_->footer(
       "Stops gracefully on SIGTERM or SIGINT: no new connections, requests in flight answered,\n"
@@ -117,26 +124,31 @@ bool ServeCommand::parsed() const { return command_->parsed(); }
 
 namespace {
 
-std::expected<void, Error> bootstrap_admin(EventStore& store, std::FILE* out,
-                                           const std::string& listen) {
+/// Creates the first token when the store has none; returns it (empty when tokens existed).
+std::expected<std::string, Error> bootstrap_admin(EventStore& store) {
   auto tokens = store.list_tokens();
   if (!tokens) return std::unexpected(std::move(tokens.error()));
-  if (!tokens->empty()) return {};
+  if (!tokens->empty()) return std::string();
   auto token = generate_api_token();
   if (!token) return std::unexpected(std::move(token.error()));
-  auto created = store.create_token("admin", api_token_sha256(*token),
-                                    Scope::ingest | Scope::read | Scope::audit | Scope::admin,
-                                    std::nullopt);
+  auto created =
+      store.create_token("admin", api_token_sha256(*token),
+                         Scope::ingest | Scope::read | Scope::audit | Scope::admin, std::nullopt);
   if (!created) return std::unexpected(std::move(created.error()));
+  return std::move(*token);
+}
+
+void print_first_token(std::FILE* out, const std::string& token, const std::string& base) {
   fmt::print(out,
              "Created the first API token, 'admin' (every scope). It is shown only now; keep it:\n"
              "\n  {}\n\n"
              "Try it:\n"
-             "  curl -s -H 'Authorization: Bearer {}' http://{}/api/v1/events?limit=5\n"
+             "  curl -s -H 'Authorization: Bearer {}' '{}/api/v1/events?limit=5'\n"
+             "  curl -N '{}/api/v1/events/stream?access_token={}'\n"
+             "  herald demo --to {} --token {}\n"
              "More tokens: herald token create --name NAME --scopes ingest,read\n\n",
-             *token, *token, listen);
+             token, token, base, base, token, base, token);
   std::fflush(out);
-  return {};
 }
 
 }  // namespace
@@ -150,6 +162,8 @@ int ServeCommand::run(std::FILE* out) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Logs go to stderr; stdout carries what the command reports (the address, the first token).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("herald"));
 
   auto location = resolve_store_location(f.store, true, "herald.db");
   if (!location) {
@@ -163,12 +177,15 @@ int ServeCommand::run(std::FILE* out) {
     return 1;
   }
   EventStore& store = **opened;
+  std::string first_token;
   if (f.bootstrap_admin) {
-    if (auto made = bootstrap_admin(store, out, f.server.listen); !made) {
+    auto made = bootstrap_admin(store);
+    if (!made) {
       fmt::print(stderr, "herald serve: creating the first token failed: {}\n",
                  made.error().message);
       return 1;
     }
+    first_token = std::move(*made);
   }
 
   f.server.limits.read_timeout = std::chrono::milliseconds(f.read_timeout_ms);
@@ -208,12 +225,11 @@ int ServeCommand::run(std::FILE* out) {
     for (auto& consumer : consumers) consumer->stop();
     return 1;
   }
-  fmt::print(out, "herald serve: listening on http://{} (store {}, {} consumers)\n",
-             f.server.listen.ends_with(":0")
-                 ? f.server.listen.substr(0, f.server.listen.size() - 1) +
-                       std::to_string((*server)->port())
-                 : f.server.listen,
+  const std::string base = "http://" + f.server.listen.substr(0, f.server.listen.rfind(':') + 1) +
+                           std::to_string((*server)->port());
+  fmt::print(out, "herald serve: listening on {} (store {}, {} consumers)\n", base,
              describe_location(*location), consumers.size());
+  if (!first_token.empty()) print_first_token(out, first_token, base);
   std::fflush(out);
 
   int received = 0;

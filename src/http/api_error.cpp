@@ -40,6 +40,10 @@ ApiError to_api_error(const Error& error, std::string_view code) {
       api.status = http::status::conflict;
       derived = "conflict";
       break;
+    case ErrorCode::unauthenticated:
+      api.status = http::status::unauthorized;
+      derived = "unauthorized";
+      break;
     case ErrorCode::unavailable:
       api.status = http::status::service_unavailable;
       derived = "unavailable";

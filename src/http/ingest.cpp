@@ -1,7 +1,7 @@
 #include "herald/http/ingest.hpp"
 
-#include <boost/json/value.hpp>
 #include <fmt/core.h>
+#include <boost/json/value.hpp>
 
 #include "herald/json.hpp"
 
@@ -63,10 +63,11 @@ std::expected<IngestBody, ApiError> decode_ingest_body(std::string_view body,
         .code = "invalid_json",
         .message = fmt::format("expected one event (a JSON object) or an array of up to {} events, "
                                "got {}",
-                               max_batch, parsed->is_null()     ? "null"
-                                          : parsed->is_string() ? "a string"
-                                          : parsed->is_bool()   ? "a boolean"
-                                                                : "a number"),
+                               max_batch,
+                               parsed->is_null()     ? "null"
+                               : parsed->is_string() ? "a string"
+                               : parsed->is_bool()   ? "a boolean"
+                                                     : "a number"),
         .field = {}});
   }
   const boost::json::array& items = parsed->get_array();
@@ -90,12 +91,12 @@ std::expected<IngestBody, ApiError> decode_ingest_body(std::string_view body,
   for (std::size_t i = 0; i < items.size(); ++i) {
     const boost::json::value& item = items[i];
     if (!item.is_object()) {
-      return std::unexpected(ApiError{
-          .status = http::status::bad_request,
-          .code = "invalid_event",
-          .message = fmt::format("events[{}]: expected an event (a JSON object), got {}", i,
-                                 item.is_array() ? "an array" : "a scalar"),
-          .field = fmt::format("events[{}]", i)});
+      return std::unexpected(
+          ApiError{.status = http::status::bad_request,
+                   .code = "invalid_event",
+                   .message = fmt::format("events[{}]: expected an event (a JSON object), got {}",
+                                          i, item.is_array() ? "an array" : "a scalar"),
+                   .field = fmt::format("events[{}]", i)});
     }
     auto event = decode_event(item.get_object(), catalog);
     if (!event) return std::unexpected(event_error(event.error(), i));

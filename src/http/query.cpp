@@ -62,9 +62,8 @@ std::expected<std::string, std::string> percent_decode(std::string_view text) {
   if (const auto bad = detail::first_invalid_utf8(out); bad != std::string::npos) {
     return std::unexpected(fmt::format("invalid UTF-8 at decoded byte {}", bad));
   }
-  if (std::ranges::any_of(out, [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-      })) {
+  if (std::ranges::any_of(
+          out, [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
     return std::unexpected(std::string("control character after decoding"));
   }
   return out;
@@ -122,8 +121,7 @@ std::expected<RequestTarget, ApiError> parse_target(std::string_view target) {
   while (!remaining.empty()) {
     const std::size_t amp = remaining.find('&');
     const std::string_view pair = remaining.substr(0, amp);
-    remaining =
-        amp == std::string_view::npos ? std::string_view{} : remaining.substr(amp + 1);
+    remaining = amp == std::string_view::npos ? std::string_view{} : remaining.substr(amp + 1);
     if (pair.empty()) continue;
     const std::size_t equals = pair.find('=');
     auto key = percent_decode(pair.substr(0, equals));
@@ -162,8 +160,9 @@ std::vector<std::string> QueryParams::take_all(std::string_view key) {
   return values;
 }
 
-std::expected<std::optional<std::int64_t>, ApiError> QueryParams::take_integer(
-    std::string_view key, std::int64_t min, std::int64_t max) {
+std::expected<std::optional<std::int64_t>, ApiError> QueryParams::take_integer(std::string_view key,
+                                                                               std::int64_t min,
+                                                                               std::int64_t max) {
   auto text = take(key);
   if (!text) return std::unexpected(std::move(text.error()));
   if (!*text) return std::optional<std::int64_t>{};
@@ -173,7 +172,8 @@ std::expected<std::optional<std::int64_t>, ApiError> QueryParams::take_integer(
   if (value.empty() || ec != std::errc{} || end != value.data() + value.size() || number < min ||
       number > max) {
     return std::unexpected(bad_parameter(
-        key, fmt::format("expected a whole number from {} to {}, got {}", min, max, quoted(value))));
+        key,
+        fmt::format("expected a whole number from {} to {}, got {}", min, max, quoted(value))));
   }
   return std::optional<std::int64_t>{number};
 }
@@ -185,10 +185,9 @@ std::expected<std::optional<Timestamp>, ApiError> QueryParams::take_timestamp(
   if (!*text) return std::optional<Timestamp>{};
   auto parsed = parse_timestamp(**text);
   if (!parsed) {
-    return std::unexpected(
-        bad_parameter(key, fmt::format("expected an RFC 3339 timestamp such as "
-                                       "2026-03-01T18:00:00Z, got {}",
-                                       quoted(**text))));
+    return std::unexpected(bad_parameter(key, fmt::format("expected an RFC 3339 timestamp such as "
+                                                          "2026-03-01T18:00:00Z, got {}",
+                                                          quoted(**text))));
   }
   return std::optional<Timestamp>{*parsed};
 }
@@ -196,11 +195,11 @@ std::expected<std::optional<Timestamp>, ApiError> QueryParams::take_timestamp(
 std::expected<void, ApiError> QueryParams::reject_unknown() const {
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (taken_[i]) continue;
-    return std::unexpected(ApiError{
-        .status = http::status::bad_request,
-        .code = "invalid_parameter",
-        .message = fmt::format("unknown query parameter {}", quoted(params_[i].first)),
-        .field = params_[i].first});
+    return std::unexpected(
+        ApiError{.status = http::status::bad_request,
+                 .code = "invalid_parameter",
+                 .message = fmt::format("unknown query parameter {}", quoted(params_[i].first)),
+                 .field = params_[i].first});
   }
   return {};
 }
@@ -226,8 +225,8 @@ std::expected<EventQuery, ApiError> take_event_query(QueryParams& params,
   for (std::string& type : params.take_all("type")) {
     if (!catalog.contains(type)) {
       return std::unexpected(bad_parameter(
-          "type", fmt::format("unknown event type {}; GET /api/v1/catalog lists them",
-                              quoted(type))));
+          "type",
+          fmt::format("unknown event type {}; GET /api/v1/catalog lists them", quoted(type))));
     }
     query.filter.types.push_back(std::move(type));
   }

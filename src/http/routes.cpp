@@ -1,12 +1,14 @@
 #include "routes.hpp"
 
+#include <fmt/core.h>
 #include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/core.h>
 
 #include <algorithm>
+#include <charconv>
 #include <ostream>
+#include <sstream>
 #include <streambuf>
 
 #include "herald/api_tokens.hpp"
@@ -127,11 +129,10 @@ std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams
   }
   const std::optional<std::string_view> from_header = bearer_token(call.request());
   if (!from_header && !from_query) {
-    return std::unexpected(
-        api_error(bhttp::status::unauthorized, "unauthorized",
-                  params != nullptr
-                      ? "missing token: send 'Authorization: Bearer <token>' or ?access_token="
-                      : "missing token: send 'Authorization: Bearer <token>'"));
+    return std::unexpected(api_error(
+        bhttp::status::unauthorized, "unauthorized",
+        params != nullptr ? "missing token: send 'Authorization: Bearer <token>' or ?access_token="
+                          : "missing token: send 'Authorization: Bearer <token>'"));
   }
   const std::string_view presented = from_header ? *from_header : std::string_view(*from_query);
   auto token = call.services().authenticator->authenticate(presented);
@@ -144,22 +145,21 @@ std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams
         api_error(bhttp::status::unauthorized, "unauthorized", "invalid or revoked token"));
   }
   if (!allows(*token, scope)) {
-    return std::unexpected(api_error(
-        bhttp::status::forbidden, "forbidden",
-        fmt::format("token '{}' lacks the '{}' scope this endpoint needs", token->name,
-                    to_string(scope))));
+    return std::unexpected(
+        api_error(bhttp::status::forbidden, "forbidden",
+                  fmt::format("token '{}' lacks the '{}' scope this endpoint needs", token->name,
+                              to_string(scope))));
   }
   if (auto wait = call.state().rate_limiter().acquire(token->id, Clock::now())) {
     ApiError error = api_error(
         bhttp::status::too_many_requests, "rate_limited",
         fmt::format("token '{}' is over its rate of {} requests per second; retry in {} ms",
-                    token->name, call.state().options().limits.requests_per_second,
-                    wait->count()));
+                    token->name, call.state().options().limits.requests_per_second, wait->count()));
     // Whole seconds, rounded up (RFC 9110 section 10.2.3).
     error.retry_after_seconds = std::max<std::int64_t>(1, (wait->count() + 999) / 1000);
     return std::unexpected(std::move(error));
   }
-  return token;
+  return std::move(*token);
 }
 
 /// Answers a failed authorization.
@@ -185,13 +185,14 @@ std::optional<ApiError> confine(const ApiToken& token, std::optional<std::int64_
 void post_events(Call& call, const ApiToken& token) {
   const Request& request = call.request();
   const auto content_type = request.find(bhttp::field::content_type);
-  std::string_view media = content_type == request.end() ? std::string_view{} : content_type->value();
+  std::string_view media =
+      content_type == request.end() ? std::string_view{} : std::string_view(content_type->value());
   media = media.substr(0, media.find(';'));
   while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-  if (!(media.size() == 16 && std::equal(media.begin(), media.end(), "application/json",
-                                         [](char a, char b) {
-                                           return std::tolower(static_cast<unsigned char>(a)) == b;
-                                         }))) {
+  if (!(media.size() == 16 &&
+        std::equal(media.begin(), media.end(), "application/json", [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        }))) {
     return call.fail(api_error(
         bhttp::status::unsupported_media_type, "unsupported_media_type",
         media.empty() ? "missing Content-Type: send 'Content-Type: application/json'"
@@ -205,19 +206,19 @@ void post_events(Call& call, const ApiToken& token) {
     if (!may_see(token, organization)) {
       const std::string field = body->batch ? fmt::format("events[{}].organization_id", i)
                                             : std::string("organization_id");
-      return call.fail(api_error(
-          bhttp::status::forbidden, "forbidden",
-          fmt::format("{}: token '{}' may only ingest events of organization {}, got {}", field,
-                      token.name, *token.organization_id,
-                      organization ? std::to_string(*organization) : std::string("none")),
-          field));
+      return call.fail(
+          api_error(bhttp::status::forbidden, "forbidden",
+                    fmt::format("{}: token '{}' may only ingest events of organization {}, got {}",
+                                field, token.name, *token.organization_id,
+                                organization ? std::to_string(*organization) : std::string("none")),
+                    field));
     }
   }
   const auto started = Clock::now();
   auto events = std::make_shared<std::vector<EventPtr>>(std::move(body->events));
   const bool batch = body->batch;
-  auto finish = [call, events, batch, started](
-                    std::expected<std::vector<AppendResult>, Error> results) mutable {
+  auto finish = [call, events, batch,
+                 started](std::expected<std::vector<AppendResult>, Error> results) mutable {
     ServerState& state = call.state();
     state.metrics().on_append(Clock::now() - started, events->size());
     if (!results) {
@@ -250,11 +251,11 @@ void post_events(Call& call, const ApiToken& token) {
   };
   EventStore& store = *call.services().store;
   if (!batch) {
-    store.append_async(events->front(),
-                       [finish = std::move(finish)](std::expected<AppendResult, Error> result) mutable {
-                         if (!result) return finish(std::unexpected(std::move(result.error())));
-                         finish(std::vector<AppendResult>{*result});
-                       });
+    store.append_async(events->front(), [finish = std::move(finish)](
+                                            std::expected<AppendResult, Error> result) mutable {
+      if (!result) return finish(std::unexpected(std::move(result.error())));
+      finish(std::vector<AppendResult>{*result});
+    });
   } else {
     store.append_batch_async(*events, std::move(finish));
   }
@@ -265,12 +266,12 @@ void get_events(Call& call, const ApiToken& token, QueryParams& params) {
   if (!query) return call.fail(query.error());
   if (auto unknown = params.reject_unknown(); !unknown) return call.fail(unknown.error());
   if (auto refused = confine(token, query->filter.organization_id)) return call.fail(*refused);
-  call.off_loop([query = std::move(*query)](Call& call) {
-    EventStore& store = *call.services().store;
+  call.off_loop([query = std::move(*query)](Call& job) {
+    EventStore& store = *job.services().store;
     const bool backward = query.before.has_value();
     auto page = backward ? store.read_backward(query.before, query.limit, query.filter)
                          : store.read_forward(query.after.value_or(0), query.limit, query.filter);
-    if (!page) return call.fail(to_api_error(page.error()));
+    if (!page) return job.fail(to_api_error(page.error()));
     std::string out = R"({"events":[)";
     for (std::size_t i = 0; i < page->size(); ++i) {
       if (i > 0) out += ',';
@@ -284,7 +285,7 @@ void get_events(Call& call, const ApiToken& token, QueryParams& params) {
     } else {
       out += fmt::format(R"("{}":null}})", cursor);
     }
-    call.reply_json(bhttp::status::ok, std::move(out));
+    job.reply_json(bhttp::status::ok, std::move(out));
   });
 }
 
@@ -296,15 +297,15 @@ void get_event(Call& call, const ApiToken& token, const std::string& id_text) {
                                "0193c1a2-7b4e-7c3d-9f00-1a2b3c4d5e6f",
                                "event_id"));
   }
-  call.off_loop([id = *id, token](Call& call) {
-    auto stored = call.services().store->get(id);
-    if (!stored) return call.fail(to_api_error(stored.error()));
+  call.off_loop([id = *id, token](Call& job) {
+    auto stored = job.services().store->get(id);
+    if (!stored) return job.fail(to_api_error(stored.error()));
     // A token bound to an organization learns nothing of other organizations' events.
     if (!*stored || !may_see(token, (*stored)->event->organization_id)) {
-      return call.fail(api_error(bhttp::status::not_found, "not_found",
-                                 fmt::format("no event with id {}", id.to_string()), "event_id"));
+      return job.fail(api_error(bhttp::status::not_found, "not_found",
+                                fmt::format("no event with id {}", id.to_string()), "event_id"));
     }
-    call.reply_json(bhttp::status::ok, stored_event_json(**stored));
+    job.reply_json(bhttp::status::ok, stored_event_json(**stored));
   });
 }
 
@@ -339,9 +340,9 @@ void get_audit(Call& call, const ApiToken& token, QueryParams& params) {
   if (!query) return call.fail(query.error());
   if (auto unknown = params.reject_unknown(); !unknown) return call.fail(unknown.error());
   if (auto refused = confine(token, query->organization_id)) return call.fail(*refused);
-  call.off_loop([query = std::move(*query)](Call& call) {
-    auto page = call.services().store->query_audit(query);
-    if (!page) return call.fail(to_api_error(page.error()));
+  call.off_loop([query = std::move(*query)](Call& job) {
+    auto page = job.services().store->query_audit(query);
+    if (!page) return job.fail(to_api_error(page.error()));
     boost::json::array records;
     for (const AuditRecord& record : page->items) records.push_back(audit_record_to_json(record));
     boost::json::object body;
@@ -353,7 +354,7 @@ void get_audit(Call& call, const ApiToken& token, QueryParams& params) {
       body["next_before"] = nullptr;
     }
     body["records"] = std::move(records);
-    call.reply_json(bhttp::status::ok, boost::json::serialize(body));
+    job.reply_json(bhttp::status::ok, boost::json::serialize(body));
   });
 }
 
@@ -375,20 +376,20 @@ void get_audit_export(Call& call, const ApiToken& token, QueryParams& params) {
   if (auto unknown = params.reject_unknown(); !unknown) return call.fail(unknown.error());
   if (auto refused = confine(token, query->organization_id)) return call.fail(*refused);
   if (query->limit < max_page_size) query->limit = max_page_size;
-  call.off_loop([query = std::move(*query), format](Call& call) {
+  call.off_loop([query = std::move(*query), format](Call& job) {
     std::ostringstream out;
-    auto written = export_audit_log(*call.services().store, query, format, out);
-    if (!written) return call.fail(to_api_error(written.error()));
+    auto written = export_audit_log(*job.services().store, query, format, out);
+    if (!written) return job.fail(to_api_error(written.error()));
     Response response{bhttp::status::ok, 11};
     response.set(bhttp::field::content_type, format == AuditExportFormat::csv
                                                  ? "text/csv; charset=utf-8"
                                                  : "application/x-ndjson");
-    response.set(bhttp::field::content_disposition,
-                 format == AuditExportFormat::csv ? "attachment; filename=\"audit.csv\""
-                                                  : "attachment; filename=\"audit.jsonl\"");
+    response.set(bhttp::field::content_disposition, format == AuditExportFormat::csv
+                                                        ? "attachment; filename=\"audit.csv\""
+                                                        : "attachment; filename=\"audit.jsonl\"");
     response.set("X-Audit-Records", std::to_string(*written));
     response.body() = std::move(out).str();
-    call.reply(std::move(response));
+    job.reply(std::move(response));
   });
 }
 
@@ -411,9 +412,9 @@ void get_audit_verify(Call& call, const ApiToken& token, QueryParams& params) {
     }
     options.expected_head = *head;
   }
-  call.off_loop([options = std::move(options)](Call& call) {
-    auto result = verify_audit_log(*call.services().store, options);
-    if (!result) return call.fail(to_api_error(result.error()));
+  call.off_loop([options = std::move(options)](Call& job) {
+    auto result = verify_audit_log(*job.services().store, options);
+    if (!result) return job.fail(to_api_error(result.error()));
     boost::json::object body;
     body["ok"] = result->ok();
     body["records"] = result->records;
@@ -432,7 +433,7 @@ void get_audit_verify(Call& call, const ApiToken& token, QueryParams& params) {
     } else {
       body["failure"] = nullptr;
     }
-    call.reply_json(bhttp::status::ok, boost::json::serialize(body));
+    job.reply_json(bhttp::status::ok, boost::json::serialize(body));
   });
 }
 
@@ -467,16 +468,16 @@ std::optional<ApiError> require_unbound(const ApiToken& token) {
 void get_consumers(Call& call, const ApiToken& token, QueryParams& params) {
   if (auto unknown = params.reject_unknown(); !unknown) return call.fail(unknown.error());
   if (auto refused = require_unbound(token)) return call.fail(*refused);
-  call.off_loop([](Call& call) {
-    auto consumers = list_consumers(*call.services().store);
-    if (!consumers) return call.fail(to_api_error(consumers.error()));
+  call.off_loop([](Call& job) {
+    auto consumers = list_consumers(*job.services().store);
+    if (!consumers) return job.fail(to_api_error(consumers.error()));
     boost::json::array items;
     for (const ConsumerStatus& status : *consumers) {
-      items.push_back(consumer_json(status, running_here(call, status.name) != nullptr));
+      items.push_back(consumer_json(status, running_here(job, status.name) != nullptr));
     }
     boost::json::object body;
     body["consumers"] = std::move(items);
-    call.reply_json(bhttp::status::ok, boost::json::serialize(body));
+    job.reply_json(bhttp::status::ok, boost::json::serialize(body));
   });
 }
 
@@ -524,38 +525,36 @@ void post_replay(Call& call, const ApiToken& token, const std::string& name) {
     }
     time = *parsed_time;
   }
-  call.off_loop([name, position, time](Call& call) mutable {
-    EventStore& store = *call.services().store;
+  call.off_loop([name, position, time](Call& job) mutable {
+    EventStore& store = *job.services().store;
     auto known = list_consumers(store);
-    if (!known) return call.fail(to_api_error(known.error()));
-    DurableConsumer* running = running_here(call, name);
-    const bool exists = running != nullptr || std::ranges::any_of(*known, [&](const auto& s) {
-                          return s.name == name;
-                        });
+    if (!known) return job.fail(to_api_error(known.error()));
+    DurableConsumer* running = running_here(job, name);
+    const bool exists = running != nullptr ||
+                        std::ranges::any_of(*known, [&](const auto& s) { return s.name == name; });
     if (!exists) {
-      return call.fail(api_error(bhttp::status::not_found, "not_found",
-                                 fmt::format("no consumer named '{}'", name.substr(0, 64)),
-                                 "name"));
+      return job.fail(api_error(bhttp::status::not_found, "not_found",
+                                fmt::format("no consumer named '{}'", name.substr(0, 64)), "name"));
     }
     auto head = store.head();
-    if (!head) return call.fail(to_api_error(head.error()));
+    if (!head) return job.fail(to_api_error(head.error()));
     if (time) {
       auto before = position_before_time(store, *time);
-      if (!before) return call.fail(to_api_error(before.error()));
+      if (!before) return job.fail(to_api_error(before.error()));
       position = *before;
     }
     if (*position > *head) {
-      return call.fail(api_error(
+      return job.fail(api_error(
           bhttp::status::bad_request, "invalid_parameter",
           fmt::format("'from' {} is past the head (position {})", *position, *head), "from"));
     }
-    auto reset = running != nullptr ? running->reset_to(*position)
-                                    : reset_consumer(store, name, *position);
-    if (!reset) return call.fail(to_api_error(reset.error()));
+    auto reset =
+        running != nullptr ? running->reset_to(*position) : reset_consumer(store, name, *position);
+    if (!reset) return job.fail(to_api_error(reset.error()));
     auto status = consumer_status(store, name);
-    if (!status) return call.fail(to_api_error(status.error()));
-    call.reply_json(bhttp::status::ok,
-                    boost::json::serialize(consumer_json(*status, running != nullptr)));
+    if (!status) return job.fail(to_api_error(status.error()));
+    job.reply_json(bhttp::status::ok,
+                   boost::json::serialize(consumer_json(*status, running != nullptr)));
   });
 }
 
@@ -574,18 +573,16 @@ void get_metrics(Call& call) {
 
 void get_readyz(Call& call) {
   if (call.state().stopping()) {
-    return call.reply_json(bhttp::status::service_unavailable,
-                           R"({"status":"stopping"})");
+    return call.reply_json(bhttp::status::service_unavailable, R"({"status":"stopping"})");
   }
-  call.off_loop([](Call& call) {
-    auto head = call.services().store->head();
+  call.off_loop([](Call& job) {
+    auto head = job.services().store->head();
     if (!head) {
-      return call.reply_json(
-          bhttp::status::service_unavailable,
-          boost::json::serialize(boost::json::object{{"status", "unavailable"},
-                                                     {"reason", head.error().message}}));
+      return job.reply_json(bhttp::status::service_unavailable,
+                            boost::json::serialize(boost::json::object{
+                                {"status", "unavailable"}, {"reason", head.error().message}}));
     }
-    call.reply_json(bhttp::status::ok, fmt::format(R"({{"status":"ready","head":{}}})", *head));
+    job.reply_json(bhttp::status::ok, fmt::format(R"({{"status":"ready","head":{}}})", *head));
   });
 }
 

@@ -4,18 +4,19 @@
 
 #include "herald/http/server.hpp"
 
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/core.h>
-#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <random>
 
+#include "herald/http/api_error.hpp"
 #include "herald/json_schema.hpp"
 #include "routes.hpp"
 #include "server_internal.hpp"
@@ -125,11 +126,11 @@ namespace {
 // What a failed read means for the client (RFC 9110 section 15.5).
 ApiError read_error(const beast::error_code& ec, const ServerLimits& limits) {
   if (ec == bhttp::error::header_limit) {
-    return ApiError{.status = bhttp::status::request_header_fields_too_large,
-                    .code = "headers_too_large",
-                    .message = fmt::format("the request line and headers exceed {} bytes",
-                                           limits.header_bytes),
-                    .field = {}};
+    return ApiError{
+        .status = bhttp::status::request_header_fields_too_large,
+        .code = "headers_too_large",
+        .message = fmt::format("the request line and headers exceed {} bytes", limits.header_bytes),
+        .field = {}};
   }
   if (ec == bhttp::error::body_limit) {
     return ApiError{.status = bhttp::status::payload_too_large,
@@ -229,23 +230,25 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
         .state = state_,
         .request = request_,
         .request_id = request_id_,
-        .respond = [self = shared_from_this()](Response response,
-                                               std::string route) mutable {
-          auto* session = self.get();
-          net::dispatch(session->stream_.get_executor(),
-                        [self = std::move(self), response = std::move(response),
-                         route = std::move(route)]() mutable {
-                          self->route_ = std::move(route);
-                          self->send(std::move(response));
-                        });
-        },
-        .stream = [self = shared_from_this()](StreamRequest stream_request) {
-          auto* session = self.get();
-          net::dispatch(session->stream_.get_executor(),
-                        [self = std::move(self), stream_request = std::move(stream_request)]() mutable {
-                          self->hand_over(std::move(stream_request));
-                        });
-        }});
+        .respond =
+            [self = shared_from_this()](Response response, std::string route) mutable {
+              auto* session = self.get();
+              net::dispatch(session->stream_.get_executor(),
+                            [self = std::move(self), response = std::move(response),
+                             route = std::move(route)]() mutable {
+                              self->route_ = std::move(route);
+                              self->send(std::move(response));
+                            });
+            },
+        .stream =
+            [self = shared_from_this()](StreamRequest stream_request) {
+              auto* session = self.get();
+              net::dispatch(
+                  session->stream_.get_executor(),
+                  [self = std::move(self), stream_request = std::move(stream_request)]() mutable {
+                    self->hand_over(std::move(stream_request));
+                  });
+            }});
   }
 
   void send_error(const ApiError& error) {
@@ -266,11 +269,12 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     const auto elapsed = std::chrono::steady_clock::now() - started_;
     state_.metrics().on_request(route_, status, elapsed);
     if (status >= 500) {
-      spdlog::error("request {} {} {} failed with {}: {}", request_id_, std::string_view(request_.method_string()),
-                    redacted_target(), status, response.body());
+      spdlog::error("request {} {} {} failed with {}: {}", request_id_,
+                    std::string_view(request_.method_string()), redacted_target(), status,
+                    response.body());
     } else if (state_.options().access_log) {
-      spdlog::info("request {} {} {} {} {:.3f} ms", request_id_, std::string_view(request_.method_string()),
-                   redacted_target(), status,
+      spdlog::info("request {} {} {} {} {:.3f} ms", request_id_,
+                   std::string_view(request_.method_string()), redacted_target(), status,
                    std::chrono::duration<double, std::milli>(elapsed).count());
     }
     response_ = std::make_unique<Response>(std::move(response));
@@ -306,6 +310,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     request.request_id = request_id_;
     state_.metrics().on_request("GET /api/v1/events/stream", 200,
                                 std::chrono::steady_clock::now() - started_);
+    if (state_.options().access_log) {
+      spdlog::info("request {} {} {} 200 stream", request_id_,
+                   std::string_view(request_.method_string()), redacted_target());
+    }
     start_stream(state_, std::move(stream_), std::move(slot_), std::move(request));
   }
 
@@ -363,7 +371,8 @@ std::expected<tcp::endpoint, Error> parse_listen(std::string_view listen) {
   const std::string_view port_text = listen.substr(colon + 1);
   if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
   unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() ||
       port > 65535) {
     return bad("the port must be a number from 0 to 65535");
@@ -505,7 +514,8 @@ std::expected<std::unique_ptr<Server>, Error> Server::start(ServerServices servi
       services.authenticator == nullptr || services.metrics == nullptr) {
     return std::unexpected(
         Error{ErrorCode::invalid_argument,
-              "the server needs a store, a catalog, an authenticator and a metrics registry", {}});
+              "the server needs a store, a catalog, an authenticator and a metrics registry",
+              {}});
   }
   auto endpoint = detail::parse_listen(options.listen);
   if (!endpoint) return std::unexpected(std::move(endpoint.error()));

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
 #include <atomic>
@@ -119,8 +120,8 @@ struct StreamRequest {
   bool keep_alive = true;
   unsigned version = 11;
 };
-void start_stream(ServerState& state, beast::tcp_stream stream, std::unique_ptr<ConnectionSlot> slot,
-                  StreamRequest request);
+void start_stream(ServerState& state, beast::tcp_stream stream,
+                  std::unique_ptr<ConnectionSlot> slot, StreamRequest request);
 
 /// Common response headers.
 void finish_response(Response& response, std::string_view request_id);

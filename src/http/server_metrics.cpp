@@ -4,6 +4,7 @@
 
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <utility>
 
 #include "herald/durable_consumer.hpp"
@@ -17,13 +18,17 @@ namespace {
 // Latency buckets for appends and requests: a durable append takes from a few hundred
 // microseconds (a shared commit on a fast disk) to seconds (a stalled disk).
 const std::vector<double> latency_buckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,   0.1,   0.25,   0.5,   1,     2.5};
+                                             0.05,   0.1,   0.25,   0.5,   1,    2.5};
 
 template <class T>
 T must(std::expected<T, Error> value) {
   // The names below are fixed and valid; a failure here is a bug.
   if (!value) throw std::logic_error("metrics registration failed: " + value.error().message);
   return std::move(*value);
+}
+
+void must(std::expected<void, Error> done) {
+  if (!done) throw std::logic_error("metrics registration failed: " + done.error().message);
 }
 
 }  // namespace
@@ -66,26 +71,26 @@ struct ServerMetrics::Impl {
                                                 latency_buckets, {"route"}))),
         ingested(must(registry.counter("herald_events_ingested_total",
                                        "Events newly stored through the API, by type", {"type"}))),
-        append_seconds(must(must(registry.histogram(
-                                     "herald_append_latency_seconds",
-                                     "Time to make the events of one request durable",
-                                     latency_buckets))
-                                .with({}))),
+        append_seconds(
+            must(must(registry.histogram("herald_append_latency_seconds",
+                                         "Time to make the events of one request durable",
+                                         latency_buckets))
+                     .with({}))),
         stream_clients(
             must(must(registry.gauge("herald_stream_clients", "Open event streams")).with({}))),
-        handler_calls(must(registry.counter("herald_handler_calls_total",
-                                            "Calls of in-process bus handlers",
-                                            {"handler", "event_type"}))),
-        handler_failures(must(registry.counter("herald_handler_failures_total",
-                                               "Bus handler calls that threw",
-                                               {"handler", "event_type"}))),
-        handler_seconds(must(registry.counter("herald_handler_duration_seconds_total",
-                                              "Time spent in bus handlers",
-                                              {"handler", "event_type"}))) {
+        handler_calls(
+            must(registry.counter("herald_handler_calls_total", "Calls of in-process bus handlers",
+                                  {"handler", "event_type"}))),
+        handler_failures(
+            must(registry.counter("herald_handler_failures_total", "Bus handler calls that threw",
+                                  {"handler", "event_type"}))),
+        handler_seconds(
+            must(registry.counter("herald_handler_duration_seconds_total",
+                                  "Time spent in bus handlers", {"handler", "event_type"}))) {
     (void)hub;
-    must(registry.callback_gauge(
-        "herald_consumer_lag_events", "Events appended and not yet handled, by durable consumer",
-        {"consumer"}, [this] { return consumer_samples(false); }));
+    must(registry.callback_gauge("herald_consumer_lag_events",
+                                 "Events appended and not yet handled, by durable consumer",
+                                 {"consumer"}, [this] { return consumer_samples(false); }));
     must(registry.callback_gauge("herald_consumer_parked_events",
                                  "Events a durable consumer gave up on", {"consumer"},
                                  [this] { return consumer_samples(true); }));
@@ -99,9 +104,9 @@ struct ServerMetrics::Impl {
       return samples;
     }
     for (const ConsumerStatus& status : *consumers) {
-      samples.push_back(GaugeSample{
-          .label_values = {status.name},
-          .value = static_cast<double>(parked ? status.parked : status.lag)});
+      samples.push_back(
+          GaugeSample{.label_values = {status.name},
+                      .value = static_cast<double>(parked ? status.parked : status.lag)});
     }
     return samples;
   }
@@ -119,7 +124,8 @@ struct ServerMetrics::Impl {
         it = handlers.emplace(stats.id, HandlerSeen{*calls, *failures, *seconds}).first;
       }
       HandlerSeen& seen = it->second;
-      if (stats.calls > seen.calls_seen) seen.calls.inc(static_cast<double>(stats.calls - seen.calls_seen));
+      if (stats.calls > seen.calls_seen)
+        seen.calls.inc(static_cast<double>(stats.calls - seen.calls_seen));
       if (stats.failures > seen.failures_seen) {
         seen.failures.inc(static_cast<double>(stats.failures - seen.failures_seen));
       }

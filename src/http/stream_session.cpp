@@ -8,11 +8,11 @@
 // once more up to H, and from then on writes the hub's frames (all after H). Each event is
 // written once, in position order: no gap and no duplicate at the seam.
 
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
-#include <fmt/core.h>
-#include <spdlog/spdlog.h>
 
 #include <deque>
 
@@ -103,9 +103,9 @@ class StreamSession final : public Connection,
     serializer_.emplace(head_);
     stream_.expires_after(state_.options().limits.write_timeout);
     writing_ = true;
-    bhttp::async_write_header(stream_, *serializer_,
-                              beast::bind_front_handler(&StreamSession::on_head_written,
-                                                        shared_from_this()));
+    bhttp::async_write_header(
+        stream_, *serializer_,
+        beast::bind_front_handler(&StreamSession::on_head_written, shared_from_this()));
   }
 
   void on_head_written(beast::error_code ec, std::size_t) {
@@ -144,11 +144,10 @@ class StreamSession final : public Connection,
   void read_store() {
     reading_ = true;
     net::post(state_.blocking(), [self = shared_from_this(), after = last_position_] {
-      auto page = self->state_.services().store->read_forward(after, replay_page,
-                                                              self->request_.filter);
-      net::post(self->stream_.get_executor(), [self, page = std::move(page)]() mutable {
-        self->on_store_page(std::move(page));
-      });
+      auto page =
+          self->state_.services().store->read_forward(after, replay_page, self->request_.filter);
+      net::post(self->stream_.get_executor(),
+                [self, page = std::move(page)]() mutable { self->on_store_page(std::move(page)); });
     });
   }
 
@@ -187,9 +186,10 @@ class StreamSession final : public Connection,
     if (closed_ || writing_) return;
     if (phase_ == Phase::live) take_live_frames();
     if (overflowed_now()) {
-      spdlog::warn("stream {}: client fell more than {} events behind; closing it (it resumes "
-                   "with Last-Event-ID)",
-                   request_.request_id, state_.options().limits.stream_queue_events);
+      spdlog::warn(
+          "stream {}: client fell more than {} events behind; closing it (it resumes "
+          "with Last-Event-ID)",
+          request_.request_id, state_.options().limits.stream_queue_events);
       return close();
     }
     std::string chunk = std::move(control_);
@@ -248,9 +248,8 @@ class StreamSession final : public Connection,
   // the stream's write timeout does not apply to this read.
   void watch_peer() {
     stream_.socket().async_read_some(
-        net::buffer(peer_byte_), [self = shared_from_this()](beast::error_code, std::size_t) {
-          self->close();
-        });
+        net::buffer(peer_byte_),
+        [self = shared_from_this()](beast::error_code, std::size_t) { self->close(); });
   }
 
   // A comment line keeps proxies and browsers from timing out an idle stream.
@@ -311,11 +310,11 @@ class StreamSession final : public Connection,
 
 }  // namespace
 
-void start_stream(ServerState& state, beast::tcp_stream stream, std::unique_ptr<ConnectionSlot> slot,
-                  StreamRequest request) {
+void start_stream(ServerState& state, beast::tcp_stream stream,
+                  std::unique_ptr<ConnectionSlot> slot, StreamRequest request) {
   stream.expires_never();
-  auto session =
-      std::make_shared<StreamSession>(state, std::move(stream), std::move(slot), std::move(request));
+  auto session = std::make_shared<StreamSession>(state, std::move(stream), std::move(slot),
+                                                 std::move(request));
   session->start();
 }
 

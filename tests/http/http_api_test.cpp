@@ -215,9 +215,8 @@ TEST(HttpApi, OrganizationTokenMayIngestOnlyItsOrganization) {
   EXPECT_EQ(client.post("/api/v1/events", server.tokens().org7, user_created_json(3, std::nullopt))
                 .status,
             403u);
-  const HttpReply mixed = client.post(
-      "/api/v1/events", server.tokens().org7,
-      batch_of({user_created_json(4, 7), user_created_json(5, 9)}));
+  const HttpReply mixed = client.post("/api/v1/events", server.tokens().org7,
+                                      batch_of({user_created_json(4, 7), user_created_json(5, 9)}));
   EXPECT_EQ(mixed.status, 403u);
   EXPECT_EQ(server.store().count().value(), 1);
 }
@@ -332,8 +331,7 @@ TEST(HttpAuth, EveryEndpointNeedsItsScopeAndAValidToken) {
   HttpClient client(server.port());
   ASSERT_EQ(client.post("/api/v1/events", server.tokens().ingest, user_created_json(1, 7)).status,
             201u);
-  const std::string id =
-      server.store().read_forward(0, 1)->front().event->event_id.to_string();
+  const std::string id = server.store().read_forward(0, 1)->front().event->event_id.to_string();
   const std::vector<Endpoint> endpoints = {
       {verb::post, "/api/v1/events", user_created_json(2, 7), Scope::ingest},
       {verb::get, "/api/v1/events", "", Scope::read},
@@ -371,8 +369,8 @@ TEST(HttpAuth, EveryEndpointNeedsItsScopeAndAValidToken) {
   }
   // Bad Authorization headers.
   for (const std::string header : {"Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "bearer x y"}) {
-    const HttpReply reply = client.send(verb::get, "/api/v1/events", "", "", "",
-                                        {{"Authorization", header}});
+    const HttpReply reply =
+        client.send(verb::get, "/api/v1/events", "", "", "", {{"Authorization", header}});
     EXPECT_EQ(reply.status, 401u) << header;
     EXPECT_EQ(reply.header("WWW-Authenticate"), "Bearer realm=\"herald\"");
   }
@@ -400,7 +398,8 @@ TEST(HttpLimits, RequestRateAboveTheBucketGets429WithRetryAfter) {
   options.limits.request_burst = 3;
   TestServer server(options);
   HttpClient client(server.port());
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(client.get("/api/v1/catalog", server.tokens().read).status, 200u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(client.get("/api/v1/catalog", server.tokens().read).status, 200u);
   const HttpReply limited = client.get("/api/v1/catalog", server.tokens().read);
   EXPECT_EQ(limited.status, 429u);
   EXPECT_EQ(limited.header("Retry-After"), "1");
@@ -416,8 +415,7 @@ TEST(HttpLimits, ConnectionsOverTheLimitGet503) {
   HttpClient second(server.port());
   ASSERT_EQ(first.get("/healthz").status, 200u);
   ASSERT_EQ(second.get("/healthz").status, 200u);
-  const std::string raw =
-      raw_exchange(server.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string raw = raw_exchange(server.port(), "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(status_of(raw), 503u) << raw;
 }
 

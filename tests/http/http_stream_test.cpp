@@ -75,8 +75,8 @@ TEST(HttpStream, AppliesTheFilters) {
 
 TEST(HttpStream, OrganizationTokenStreamsOnlyItsOrganization) {
   TestServer server;
-  SseReader stream(server.port(), "/api/v1/events/stream?after=0&access_token=" +
-                                      server.tokens().org7);
+  SseReader stream(server.port(),
+                   "/api/v1/events/stream?after=0&access_token=" + server.tokens().org7);
   append_users(server.store(), 1, 4, 8);
   append_users(server.store(), 5, 6, 7);
   auto first = stream.next();
@@ -84,8 +84,8 @@ TEST(HttpStream, OrganizationTokenStreamsOnlyItsOrganization) {
   ASSERT_TRUE(first && second);
   EXPECT_EQ(id_of(*first), 5);
   EXPECT_EQ(id_of(*second), 6);
-  SseReader other(server.port(), "/api/v1/events/stream?organization=8&access_token=" +
-                                     server.tokens().org7);
+  SseReader other(server.port(),
+                  "/api/v1/events/stream?organization=8&access_token=" + server.tokens().org7);
   EXPECT_EQ(other.status(), 403u);
 }
 
@@ -93,8 +93,8 @@ TEST(HttpStream, NeedsAReadToken) {
   TestServer server;
   SseReader none(server.port(), "/api/v1/events/stream");
   EXPECT_EQ(none.status(), 401u);
-  SseReader ingest_only(server.port(), "/api/v1/events/stream?access_token=" +
-                                           server.tokens().ingest);
+  SseReader ingest_only(server.port(),
+                        "/api/v1/events/stream?access_token=" + server.tokens().ingest);
   EXPECT_EQ(ingest_only.status(), 403u);
   SseReader by_header(server.port(), "/api/v1/events/stream", server.tokens().read);
   EXPECT_EQ(by_header.status(), 200u);

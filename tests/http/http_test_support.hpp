@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,11 +50,18 @@ struct HttpReply {
   std::map<std::string, std::string> headers;
   std::string body;
 
-  boost::json::value json() const { return boost::json::parse(body); }
+  /// The body parsed (once; references stay valid while the reply lives).
+  const boost::json::value& json() const {
+    if (!parsed_) parsed_ = boost::json::parse(body);
+    return *parsed_;
+  }
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? std::string() : it->second;
   }
+
+ private:
+  mutable std::optional<boost::json::value> parsed_;
 };
 
 /// A temporary directory removed at destruction.
@@ -91,10 +99,17 @@ class HttpClient {
     for (const auto& [name, value] : headers) request.set(name, value);
     request.keep_alive(true);
     request.prepare_payload();
-    stream_.expires_after(std::chrono::seconds(30));
-    bhttp::write(stream_, request);
     bhttp::response<bhttp::string_body> response;
-    bhttp::read(stream_, buffer_, response);
+    beast::error_code ec;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      // A kept-alive connection the server closed meanwhile (idle timeout) is opened again.
+      if (attempt > 0) connect();
+      stream_.expires_after(std::chrono::seconds(30));
+      bhttp::write(stream_, request, ec);
+      if (!ec) bhttp::read(stream_, buffer_, response, ec);
+      if (!ec) break;
+    }
+    if (ec) throw beast::system_error(ec);
     HttpReply reply;
     reply.status = response.result_int();
     for (const auto& field : response) {
@@ -220,10 +235,11 @@ class SseReader {
     request += "Accept: text/event-stream\r\n\r\n";
     net::write(stream_.socket(), net::buffer(request));
     parser_.body_limit(boost::none);
-    parser_.on_chunk_body([this](std::uint64_t, std::string_view body, beast::error_code&) {
-      text_.append(body);
+    on_chunk_ = [this](std::uint64_t, beast::string_view body, beast::error_code&) {
+      text_.append(body.data(), body.size());
       return body.size();
-    });
+    };
+    parser_.on_chunk_body(on_chunk_);
     stream_.expires_after(std::chrono::seconds(10));
     bhttp::read_header(stream_, buffer_, parser_);
     status_ = parser_.get().result_int();
@@ -332,6 +348,7 @@ class SseReader {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   bhttp::response_parser<bhttp::empty_body> parser_;
+  std::function<std::size_t(std::uint64_t, beast::string_view, beast::error_code&)> on_chunk_;
   unsigned status_ = 0;
   std::map<std::string, std::string> headers_;
   std::string text_;
@@ -362,8 +379,7 @@ class TestServer {
     tokens_.audit = make_token("audit", Scope::audit);
     tokens_.admin = make_token("admin", Scope::admin);
     tokens_.all = make_token("all", Scope::ingest | Scope::read | Scope::audit | Scope::admin);
-    tokens_.org7 =
-        make_token("org7", Scope::ingest | Scope::read | Scope::audit | Scope::admin, 7);
+    tokens_.org7 = make_token("org7", Scope::ingest | Scope::read | Scope::audit | Scope::admin, 7);
     options.listen = "127.0.0.1:0";
     if (options.threads == 0) options.threads = 2;
     start(options);
@@ -373,14 +389,15 @@ class TestServer {
 
   void start(const http::ServerOptions& options) {
     options_ = options;
-    auto server = http::Server::start(
-        http::ServerServices{.store = store_.get(),
-                             .catalog = &domain::platform_catalog(),
-                             .bus = &bus_,
-                             .authenticator = authenticator_.get(),
-                             .metrics = &metrics_,
-                             .consumers = {}},
-        options);
+    // The server registers its metrics; each server gets a registry of its own.
+    metrics_ = std::make_unique<MetricsRegistry>();
+    auto server = http::Server::start(http::ServerServices{.store = store_.get(),
+                                                           .catalog = &domain::platform_catalog(),
+                                                           .bus = &bus_,
+                                                           .authenticator = authenticator_.get(),
+                                                           .metrics = metrics_.get(),
+                                                           .consumers = {}},
+                                      options);
     if (!server) throw std::runtime_error(server.error().message);
     server_ = std::move(*server);
   }
@@ -408,7 +425,7 @@ class TestServer {
   std::uint16_t port() const { return server_->port(); }
   EventStore& store() { return *store_; }
   const TestTokens& tokens() const { return tokens_; }
-  MetricsRegistry& metrics() { return metrics_; }
+  MetricsRegistry& metrics() { return *metrics_; }
   const std::filesystem::path& db_path() const { return db_path_; }
 
  private:
@@ -417,7 +434,7 @@ class TestServer {
   std::unique_ptr<EventStore> store_;
   EventBus bus_{EventBusOptions{.name = "http-test"}};
   std::unique_ptr<Authenticator> authenticator_;
-  MetricsRegistry metrics_;
+  std::unique_ptr<MetricsRegistry> metrics_;
   TestTokens tokens_;
   http::ServerOptions options_;
   std::unique_ptr<http::Server> server_;

@@ -9,6 +9,8 @@
 namespace herald::http {
 namespace {
 
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
 TEST(ParseTarget, SplitsAndDecodesSegmentsAndParameters) {
   auto target = parse_target("/api/v1/events/a%20b?type=X&entity_id=%E2%9C%93&flag");
   ASSERT_TRUE(target);
@@ -26,8 +28,8 @@ TEST(ParseTarget, KeepsAPlusSignAsIs) {
 }
 
 TEST(ParseTarget, RefusesTraversalAndMalformedEscapes) {
-  for (const char* bad : {"/a/../b", "/a/%2e%2e/b", "/a/./b", "/a/%2F", "/a//b", "/a%zz",
-                          "/a%4", "relative", "/a?x=%C3%28", "/a?x=%00", "/a#frag"}) {
+  for (const char* bad : {"/a/../b", "/a/%2e%2e/b", "/a/./b", "/a/%2F", "/a//b", "/a%zz", "/a%4",
+                          "relative", "/a?x=%C3%28", "/a?x=%00", "/a#frag"}) {
     auto target = parse_target(bad);
     ASSERT_FALSE(target) << bad;
     EXPECT_EQ(target.error().status, boost::beast::http::status::bad_request) << bad;
@@ -36,7 +38,7 @@ TEST(ParseTarget, RefusesTraversalAndMalformedEscapes) {
 }
 
 TEST(QueryParams, NamesTheUnknownParameter) {
-  QueryParams params({{"limit", "5"}, {"colour", "red"}});
+  QueryParams params(Pairs{{"limit", "5"}, {"colour", "red"}});
   ASSERT_TRUE(params.take_integer("limit", 1, 10));
   auto unknown = params.reject_unknown();
   ASSERT_FALSE(unknown);
@@ -46,7 +48,7 @@ TEST(QueryParams, NamesTheUnknownParameter) {
 
 TEST(QueryParams, IntegersAreCheckedAgainstTheirRange) {
   for (const char* bad : {"-1", "1001", "1e3", "", " 5", "5 ", "0x10", "99999999999999999999"}) {
-    QueryParams params({{"limit", bad}});
+    QueryParams params(Pairs{{"limit", bad}});
     auto value = params.take_integer("limit", 1, 1000);
     ASSERT_FALSE(value) << bad;
     EXPECT_EQ(value.error().field, "limit");
@@ -54,15 +56,15 @@ TEST(QueryParams, IntegersAreCheckedAgainstTheirRange) {
 }
 
 TEST(EventQuery, ReadsEveryFilter) {
-  QueryParams params({{"type", "UserCreatedEvent"},
-                      {"type", "UserUpdatedEvent"},
-                      {"organization", "7"},
-                      {"entity_type", "User"},
-                      {"entity_id", "42"},
-                      {"since", "2026-01-01T00:00:00Z"},
-                      {"until", "2026-02-01T00:00:00Z"},
-                      {"after", "10"},
-                      {"limit", "50"}});
+  QueryParams params(Pairs{{"type", "UserCreatedEvent"},
+                           {"type", "UserUpdatedEvent"},
+                           {"organization", "7"},
+                           {"entity_type", "User"},
+                           {"entity_id", "42"},
+                           {"since", "2026-01-01T00:00:00Z"},
+                           {"until", "2026-02-01T00:00:00Z"},
+                           {"after", "10"},
+                           {"limit", "50"}});
   auto query = take_event_query(params, domain::platform_catalog(), true);
   ASSERT_TRUE(query) << query.error().message;
   EXPECT_EQ(query->filter.types.size(), 2u);

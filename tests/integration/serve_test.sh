@@ -47,7 +47,8 @@ start_server() {
   "$herald" serve --db "$work/herald.db" --listen 127.0.0.1:0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
   server_pid=$!
   await 10 grep -q "listening on http://" "$work/$name.out" || fail "$name did not start"
-  base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/$name.out" | head -n 1)
+  base=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/$name.out" | head -n 1)
+  base=${base#listening on }
   await 10 curl -sf "$base/healthz" || fail "$name does not answer /healthz"
 }
 
@@ -55,7 +56,8 @@ check "the first start creates an admin token and prints it with a curl example"
 start_server first --bootstrap-admin-token
 token=$(grep -o 'hrld_[A-Za-z0-9_-]*' "$work/first.out" | head -n 1)
 [ -n "$token" ] || fail "no token printed"
-grep -q "curl -s -H 'Authorization: Bearer $token'" "$work/first.out" || fail "no curl example"
+grep -qF "curl -s -H 'Authorization: Bearer $token' '$base/api/v1/events?limit=5'" "$work/first.out" ||
+  fail "no curl example with the address"
 auth=(-H "Authorization: Bearer $token")
 
 check "curl: one POST, one list"

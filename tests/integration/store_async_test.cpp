@@ -52,11 +52,10 @@ class Outcomes {
   }
 
   void record(std::size_t index, std::expected<AppendResult, Error> outcome) {
-    {
-      std::lock_guard lock(mutex_);
-      ++calls_[index];
-      results_.insert_or_assign(index, std::move(outcome));
-    }
+    // Notified under the lock: a waiter that sees the count may destroy this object at once.
+    std::lock_guard lock(mutex_);
+    ++calls_[index];
+    results_.insert_or_assign(index, std::move(outcome));
     changed_.notify_all();
   }
 

@@ -25,7 +25,8 @@ struct IngestBody {
 /// event objects, each validated against `catalog` (docs/http-api.md). Errors name what was wrong:
 /// 400 `invalid_json` (with the byte offset), 400 `invalid_event` naming the field, as
 /// `events[3].user_id` inside an array, 413 `too_large` for a body over herald's JSON limits or an
-/// array over `max_batch`. An array may repeat an `event_id`: the store keeps the first. Pure: safe to call from any thread, on any bytes.
+/// array over `max_batch`. An array may repeat an `event_id`: the store keeps the first. Pure: safe
+/// to call from any thread, on any bytes.
 std::expected<IngestBody, ApiError> decode_ingest_body(std::string_view body,
                                                        const EventCatalog& catalog,
                                                        std::size_t max_batch = max_ingest_batch);

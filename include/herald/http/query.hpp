@@ -41,8 +41,8 @@ class QueryParams {
   std::vector<std::string> take_all(std::string_view key);
   /// A whole number in [min, max]; 400 naming `key` otherwise.
   std::expected<std::optional<std::int64_t>, ApiError> take_integer(std::string_view key,
-                                                                     std::int64_t min,
-                                                                     std::int64_t max);
+                                                                    std::int64_t min,
+                                                                    std::int64_t max);
   /// An RFC 3339 timestamp; 400 naming `key` otherwise.
   std::expected<std::optional<Timestamp>, ApiError> take_timestamp(std::string_view key);
   /// 400 naming the first parameter nobody took.

@@ -80,6 +80,8 @@ struct ServerServices {
   /// handler statistics appear in /metrics. May be null.
   EventBus* bus = nullptr;
   Authenticator* authenticator = nullptr;
+  /// The server registers its metrics here (docs/http-api.md, "GET /metrics"): one server per
+  /// registry.
   MetricsRegistry* metrics = nullptr;
   /// The durable consumers running in this process: a replay of one of them goes through it
   /// (`DurableConsumer::reset_to`); a replay of any other goes through the store.
