@@ -94,13 +94,13 @@ struct Settings {
   int repetitions = 5;
   double seconds = 5;
   double warmup_seconds = 1;
-  std::vector<std::size_t> single_connections{64};
+  std::vector<std::size_t> single_connections{128};
   std::size_t batch_connections = 4;
   std::size_t batch_size = 100;
   std::size_t fanout_clients = 1000;
   double fanout_rate = 1000;
   double fanout_seconds = 60;
-  std::size_t fanout_posters = 4;
+  std::size_t fanout_posters = 16;
   unsigned fanout_threads = 1;
   unsigned server_threads = 0;
   bool keep_files = false;
@@ -584,57 +584,88 @@ std::unique_ptr<herald::EventStore> open_fresh_store(const fs::path& file) {
 
 /// Keeps `in_flight` asynchronous appends of `per_call` events going (one event through
 /// append_async when `per_call` is 1, else append_batch_async), as the server does with that many
-/// connections; events/s of appends completed within the window.
+/// connections; events/s of appends completed within the window. Each callback queues the next
+/// append itself (the store allows it), so no thread wake-up stands between two appends: this is
+/// the store's rate with that many in flight, the ceiling for the server.
+class InProcessRun {
+ public:
+  InProcessRun(const Settings& settings, const fs::path& file, std::size_t in_flight,
+               std::size_t per_call)
+      : store_(open_fresh_store(file)),
+        in_flight_(in_flight),
+        per_call_(per_call),
+        window_(Window::after_warmup(settings)) {}
+
+  Measurement run() {
+    {
+      std::lock_guard lock(mutex_);
+      outstanding_ = in_flight_;
+    }
+    for (std::size_t i = 0; i < in_flight_; ++i) submit();
+    std::unique_lock lock(mutex_);
+    drained_.wait(lock, [&] { return outstanding_ == 0; });
+    result_.rate = static_cast<double>(completed_) / window_.seconds();
+    return std::move(result_);
+  }
+
+ private:
+  // Runs on the caller's thread at first, then on the store's callback thread.
+  void submit() {
+    const std::int64_t first = next_.fetch_add(static_cast<std::int64_t>(per_call_));
+    const auto sent = Clock::now();
+    if (per_call_ == 1) {
+      store_->append_async(make_event(first),
+                           [this, sent](std::expected<herald::AppendResult, herald::Error> r) {
+                             done(sent, r ? nullptr : &r.error());
+                           });
+      return;
+    }
+    std::vector<herald::EventPtr> events;
+    events.reserve(per_call_);
+    for (std::size_t i = 0; i < per_call_; ++i) {
+      events.push_back(make_event(first + static_cast<std::int64_t>(i)));
+    }
+    store_->append_batch_async(
+        std::move(events),
+        [this, sent](std::expected<std::vector<herald::AppendResult>, herald::Error> r) {
+          done(sent, r ? nullptr : &r.error());
+        });
+  }
+
+  void done(Clock::time_point sent, const herald::Error* error) {
+    const auto now = Clock::now();
+    {
+      std::lock_guard lock(mutex_);
+      if (error != nullptr) {
+        if (result_.failures++ == 0) result_.first_failure = error->message;
+      } else if (window_.counts(now)) {
+        completed_ += per_call_;
+        result_.latency_us.push_back(
+            static_cast<float>(std::chrono::duration<double, std::micro>(now - sent).count()));
+      }
+      if (now >= window_.end || error != nullptr) {
+        if (--outstanding_ == 0) drained_.notify_all();
+        return;
+      }
+    }
+    submit();
+  }
+
+  std::unique_ptr<herald::EventStore> store_;
+  std::size_t in_flight_;
+  std::size_t per_call_;
+  Window window_;
+  std::atomic<std::int64_t> next_{0};
+  std::mutex mutex_;
+  std::condition_variable drained_;
+  std::size_t outstanding_ = 0;
+  std::size_t completed_ = 0;
+  Measurement result_;
+};
+
 Measurement in_process(const Settings& settings, const fs::path& file, std::size_t in_flight,
                        std::size_t per_call) {
-  auto store = open_fresh_store(file);
-  std::mutex mutex;
-  std::condition_variable freed;
-  std::size_t outstanding = 0;
-  Measurement result;
-  std::size_t completed = 0;
-  const Window window = Window::after_warmup(settings);
-  auto on_done = [&](Clock::time_point sent, const herald::Error* error) {
-    const auto now = Clock::now();
-    std::lock_guard lock(mutex);
-    if (error != nullptr) {
-      if (result.failures++ == 0) result.first_failure = error->message;
-    } else if (window.counts(now)) {
-      completed += per_call;
-      result.latency_us.push_back(
-          static_cast<float>(std::chrono::duration<double, std::micro>(now - sent).count()));
-    }
-    --outstanding;
-    freed.notify_one();
-  };
-  std::int64_t next = 0;
-  while (Clock::now() < window.end) {
-    {
-      std::unique_lock lock(mutex);
-      freed.wait(lock, [&] { return outstanding < in_flight; });
-      ++outstanding;
-    }
-    const auto sent = Clock::now();
-    if (per_call == 1) {
-      store->append_async(make_event(next++),
-                          [&on_done, sent](std::expected<herald::AppendResult, herald::Error> r) {
-                            on_done(sent, r ? nullptr : &r.error());
-                          });
-    } else {
-      std::vector<herald::EventPtr> events;
-      events.reserve(per_call);
-      for (std::size_t i = 0; i < per_call; ++i) events.push_back(make_event(next++));
-      store->append_batch_async(
-          std::move(events),
-          [&on_done, sent](std::expected<std::vector<herald::AppendResult>, herald::Error> r) {
-            on_done(sent, r ? nullptr : &r.error());
-          });
-    }
-  }
-  std::unique_lock lock(mutex);
-  freed.wait(lock, [&] { return outstanding == 0; });
-  result.rate = static_cast<double>(completed) / window.seconds();
-  return result;
+  return InProcessRun(settings, file, in_flight, per_call).run();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1228,6 +1259,7 @@ struct FanoutResult {
   long rss_peak_kib = 0;
   long rss_hwm_kib = 0;
   double server_cpu_seconds = 0;
+  double client_cpu_seconds = 0;
   std::string server_exit;
 };
 
@@ -1284,6 +1316,7 @@ FanoutResult fanout(const Settings& settings, const fs::path& directory) {
     for (auto& shard : shards) shard->table.store(&table, std::memory_order_release);
 
     const ProcessSample cpu_before = sample_process(server.pid());
+    const ProcessSample own_before = sample_process(getpid());
     PacedPosting posting(server, table, result.events, settings.fanout_rate,
                          settings.fanout_posters);
     posting.run();
@@ -1302,6 +1335,7 @@ FanoutResult fanout(const Settings& settings, const fs::path& directory) {
     }
     result.delivery_wait_seconds = seconds_between(wait_start, Clock::now());
     result.server_cpu_seconds = sample_process(server.pid()).cpu_seconds - cpu_before.cpu_seconds;
+    result.client_cpu_seconds = sample_process(getpid()).cpu_seconds - own_before.cpu_seconds;
     result.rss_hwm_kib = status_kib(server.pid(), "VmHWM");
     rss.stop();
     result.rss_peak_kib = rss.peak_kib();
@@ -1352,6 +1386,12 @@ std::string format_rate(double value, const char* unit) {
 std::string format_us(double us) {
   if (us >= 1000) return fmt::format("{:.1f} ms", us / 1000);
   return fmt::format("{:.0f} µs", us);
+}
+
+std::string load_average() {
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) != 3) return "unknown";
+  return fmt::format("{:.2f} {:.2f} {:.2f}", load[0], load[1], load[2]);
 }
 
 std::string cpu_model() {
@@ -1456,11 +1496,12 @@ void print_fanout(const FanoutResult& f, const Settings& settings) {
       "  server RSS                  %.1f MiB with the clients idle, peak %.1f MiB "
       "(sampled every 100 ms), VmHWM %.1f MiB\n",
       f.rss_idle_kib / 1024.0, f.rss_peak_kib / 1024.0, f.rss_hwm_kib / 1024.0);
+  const double busy = std::max(1e-9, f.ingest_seconds + f.delivery_wait_seconds);
   std::printf(
-      "  server CPU                  %.1f s over %.1f s of ingest and delivery (%.0f%% of "
-      "one core)\n",
-      f.server_cpu_seconds, f.ingest_seconds + f.delivery_wait_seconds,
-      100 * f.server_cpu_seconds / std::max(1e-9, f.ingest_seconds + f.delivery_wait_seconds));
+      "  CPU                         server %.1f s, this driver %.1f s over %.1f s of "
+      "ingest and delivery (%.0f%% and %.0f%% of one core)\n",
+      f.server_cpu_seconds, f.client_cpu_seconds, busy, 100 * f.server_cpu_seconds / busy,
+      100 * f.client_cpu_seconds / busy);
   std::printf("  streams ended cleanly       %zu of %zu; server %s\n", f.ended_cleanly, f.clients,
               f.server_exit.c_str());
   if (f.client_errors > 0) {
@@ -1546,9 +1587,11 @@ int main(int argc, char** argv) {
   const fs::path directory = make_directory();
   std::printf("herald_http_bench: files in %s (%s); server %s\n", directory.c_str(),
               filesystem_name(directory).c_str(), settings.herald.c_str());
-  std::printf("CPU: %s, %u hardware threads; %d repetitions of %.1f s after %.1f s of warm-up\n",
-              cpu_model().c_str(), std::thread::hardware_concurrency(), settings.repetitions,
-              settings.seconds, settings.warmup_seconds);
+  std::printf(
+      "CPU: %s, %u hardware threads; %d repetitions of %.1f s after %.1f s of warm-up; "
+      "load average %s\n",
+      cpu_model().c_str(), std::thread::hardware_concurrency(), settings.repetitions,
+      settings.seconds, settings.warmup_seconds, load_average().c_str());
   std::fflush(stdout);
 
   std::vector<Row> rows;
