@@ -1671,8 +1671,8 @@ int main(int argc, char** argv) {
 
   std::printf(
       "\nherald serve over loopback, side by side with the store in-process (SQLite, "
-      "WAL, synchronous=FULL; files on %s)\n",
-      filesystem_name(directory).c_str());
+      "WAL, synchronous=FULL; files on %s); load average now %s\n",
+      filesystem_name(directory).c_str(), load_average().c_str());
   print_rows(rows);
   if (fanned) print_fanout(*fanned, settings);
 
