@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs every benchmark program of a Release build, one after the other: the event bus, then the
-# event store (docs/performance.md).
+# Runs every benchmark program of a Release build, one after the other: the event bus, the event
+# store, then `herald serve` under HTTP load (docs/performance.md).
 #
 # The store benchmark measures PostgreSQL too when HERALD_BENCH_PG_URL names a server; without it,
 # this script starts a throwaway PostgreSQL 15 (scripts/with_postgres.sh) whose data directory is on
 # the real disk: under $TMPDIR, or the build directory when the temporary directory is a tmpfs
 # (fsync on a tmpfs costs nothing and would flatter every durable write). Set HERALD_BENCH_PG=off to
-# leave PostgreSQL out. SQLite files go to $HERALD_BENCH_DIR (default: the same rule).
+# leave PostgreSQL out. SQLite files go to $HERALD_BENCH_DIR (default: the same rule); so do the
+# HTTP bench's server databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build-release}
@@ -25,3 +26,6 @@ else
   # shellcheck disable=SC2016 # expanded by the inner shell, once with_postgres.sh has set it
   scripts/with_postgres.sh bash -c 'HERALD_BENCH_PG_URL=$HERALD_TEST_PG_URL exec "$0"' "$store_bench"
 fi
+
+echo
+"$dir/bench/herald_http_bench" --herald "$dir/herald"
