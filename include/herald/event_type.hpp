@@ -219,9 +219,14 @@ concept BuiltOnBaseEvent = requires(BaseEvent base) {
 
 template <Event E>
 std::shared_ptr<E> make_blank_event() {
-  BaseEvent base{.event_id = EventId(), .timestamp = Timestamp(), .priority = E::traits.priority};
+  BaseEvent base{.event_id = EventId(),
+                 .timestamp = Timestamp(),
+                 .user_id = std::nullopt,
+                 .organization_id = std::nullopt,
+                 .priority = E::traits.priority,
+                 .metadata = {}};
   if constexpr (BuiltOnEntityEvent<E>) {
-    return std::make_shared<E>(EntityEvent{std::move(base)});
+    return std::make_shared<E>(EntityEvent{std::move(base), std::nullopt, {}});
   } else if constexpr (!std::derived_from<E, EntityEvent> && BuiltOnBaseEvent<E>) {
     return std::make_shared<E>(std::move(base));
   } else {

@@ -132,6 +132,7 @@ ServerState::ServerState(ServerServices services, ServerOptions options)
       metrics_(std::make_unique<ServerMetrics>(services_, hub_)),
       catalog_json_(build_catalog_json(*services_.catalog)),
       io_(static_cast<int>(std::max(1U, options_.threads))),
+      stream_io_(static_cast<int>(std::max(1U, options_.stream_threads))),
       blocking_(std::max(1U, options_.blocking_threads)) {
   std::random_device random;
   request_id_base_ = (static_cast<std::uint64_t>(random()) << 32) ^ random();
@@ -578,11 +579,16 @@ class ServerImpl final : public Server, public ServerState {
 
   std::expected<void, Error> run() {
     if (auto started = hub_.start(); !started) return started;
+    // Keeps the streams' context running while it has no stream.
+    stream_work_.emplace(net::make_work_guard(stream_io_));
     do_accept();
     const unsigned threads =
         options_.threads > 0 ? options_.threads : std::max(1U, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < threads; ++i) {
       threads_.emplace_back([this] { io_.run(); });
+    }
+    for (unsigned i = 0; i < std::max(1U, options_.stream_threads); ++i) {
+      threads_.emplace_back([this] { stream_io_.run(); });
     }
     return {};
   }
@@ -614,6 +620,7 @@ class ServerImpl final : public Server, public ServerState {
     }
     hub_.stop();
     io_.stop();
+    stream_io_.stop();
     for (std::thread& thread : threads_) {
       if (thread.joinable()) thread.join();
     }
@@ -663,6 +670,7 @@ class ServerImpl final : public Server, public ServerState {
   }
 
   tcp::acceptor acceptor_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> stream_work_;
   std::uint16_t port_ = 0;
   std::vector<std::thread> threads_;
   std::mutex stop_mutex_;

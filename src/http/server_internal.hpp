@@ -73,6 +73,8 @@ class ServerState {
   const ServerServices& services() const noexcept { return services_; }
   const ServerOptions& options() const noexcept { return options_; }
   net::io_context& io() noexcept { return io_; }
+  /// The streams' own I/O context: stream writes never queue ahead of requests' responses.
+  net::io_context& stream_io() noexcept { return stream_io_; }
   net::thread_pool& blocking() noexcept { return blocking_; }
   StreamHub& hub() noexcept { return hub_; }
   RateLimiter& rate_limiter() noexcept { return rate_limiter_; }
@@ -107,6 +109,7 @@ class ServerState {
   std::atomic<std::uint64_t> request_counter_{0};
   std::uint64_t request_id_base_ = 0;
   net::io_context io_;
+  net::io_context stream_io_;
   net::thread_pool blocking_;
 };
 

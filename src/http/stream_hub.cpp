@@ -116,9 +116,32 @@ void StreamHub::run_loop() {
   }
   std::vector<FramePtr> frames;
   for (;;) {
+    bool anyone = false;
     {
       std::lock_guard lock(mutex_);
       if (stop_) return;
+      anyone = !subscribers_.empty();
+    }
+    if (!anyone) {
+      // Nobody to hand events to: move past them without reading them. A client subscribing
+      // later reads everything up to `delivered_` from the store itself.
+      auto head = store_.head();
+      if (head && *head > position) {
+        std::lock_guard lock(mutex_);
+        // Checked again under the lock: a client that subscribed meanwhile was told the old
+        // position, so the events after it must still reach it.
+        if (subscribers_.empty()) {
+          position = *head;
+          delivered_ = position;
+          continue;
+        }
+      } else if (head) {
+        if (auto waited = store_.wait_for(position, poll); !waited) {
+          std::unique_lock lock(mutex_);
+          stopped_.wait_for(lock, poll, [&] { return stop_; });
+        }
+        continue;
+      }
     }
     auto events = store_.read_forward(position, page);
     if (!events) {

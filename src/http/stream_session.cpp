@@ -14,6 +14,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 
+#include <unistd.h>
+
 #include <deque>
 
 #include "server_internal.hpp"
@@ -192,11 +194,7 @@ class StreamSession final : public Connection,
           request_.request_id, state_.options().limits.stream_queue_events);
       return close();
     }
-    std::string chunk = std::move(control_);
-    control_.clear();
-    for (const FramePtr& frame : pending_) chunk += frame->text;
-    pending_.clear();
-    if (!chunk.empty()) return write_chunk(std::move(chunk));
+    if (!control_.empty() || !pending_.empty()) return write_chunk();
     if (ending_) return write_last_chunk();
     if (!reading_ && (phase_ == Phase::replaying || phase_ == Phase::catching_up)) read_store();
   }
@@ -217,18 +215,29 @@ class StreamSession final : public Connection,
     return overflowed_;
   }
 
-  void write_chunk(std::string chunk) {
-    out_ = std::move(chunk);
+  // One chunk of the control lines and every pending frame. The frames are shared by every
+  // client, so they are written from where they are (a gather write), not copied.
+  void write_chunk() {
+    out_ = std::move(control_);
+    control_.clear();
+    writing_frames_.swap(pending_);
+    pending_.clear();
+    buffers_.clear();
+    if (!out_.empty()) buffers_.emplace_back(out_.data(), out_.size());
+    for (const FramePtr& frame : writing_frames_) {
+      buffers_.emplace_back(frame->text.data(), frame->text.size());
+    }
     writing_ = true;
     last_write_ = std::chrono::steady_clock::now();
     stream_.expires_after(state_.options().limits.write_timeout);
-    net::async_write(stream_, bhttp::make_chunk(net::buffer(out_)),
+    net::async_write(stream_, bhttp::make_chunk(buffers_),
                      beast::bind_front_handler(&StreamSession::on_written, shared_from_this()));
   }
 
   void on_written(beast::error_code ec, std::size_t) {
     writing_ = false;
     out_.clear();
+    writing_frames_.clear();
     if (ec) return close();
     pump();
   }
@@ -297,7 +306,10 @@ class StreamSession final : public Connection,
   std::int64_t seam_ = 0;
   std::vector<FramePtr> pending_;
   std::string control_;
+  // What the write in progress refers to.
   std::string out_;
+  std::vector<FramePtr> writing_frames_;
+  std::vector<net::const_buffer> buffers_;
   std::array<char, 1> peer_byte_{};
   std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
   bool subscribed_ = false;

@@ -54,6 +54,9 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:8080";
   /// Threads of the I/O pool; 0 means one per core.
   unsigned threads = 0;
+  /// Threads that write the live streams (their own I/O context, so that stream writes do not
+  /// queue ahead of responses).
+  unsigned stream_threads = 1;
   /// Threads that run store reads and other blocking work off the I/O pool.
   unsigned blocking_threads = 4;
   ServerLimits limits;
