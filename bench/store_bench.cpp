@@ -57,6 +57,7 @@
 #include "herald/event.hpp"
 #include "herald/event_store.hpp"
 #include "herald/json.hpp"
+#include "platform_events.hpp"
 
 // Events and rows are built with designated initializers that leave members out, as herald's own
 // code does; g++ 12 warns about that under -Wextra (herald_warnings turns it off for the library).
@@ -142,34 +143,7 @@ std::string fresh_file(std::string_view name) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Events: four of the platform's types, as the crash producer appends them
-
-herald::EventPtr make_event(std::int64_t n) {
-  using namespace herald::domain;
-  const std::int64_t user = 1000 + n % 5000;
-  switch (n % 4) {
-    case 0:
-      return herald::EventPtr::make(herald::make<UserCreatedEvent>(
-          {.entity_id = user, .user_id = user}, {.discord_id = 180'000'000'000'000'000 + n,
-                                                 .discord_username = "racer" + std::to_string(n)}));
-    case 1:
-      return herald::EventPtr::make(herald::make<OrganizationMemberAddedEvent>(
-          {.entity_id = n, .user_id = 7, .organization_id = 42},
-          {.member_user_id = user, .added_by_user_id = 7}));
-    case 2:
-      return herald::EventPtr::make(
-          herald::make<RaceSubmittedEvent>({.entity_id = n, .user_id = user, .organization_id = 42},
-                                           {.tournament_id = 3,
-                                            .permalink_id = 481'516,
-                                            .racer_user_id = user,
-                                            .time_seconds = 5400 + n % 900,
-                                            .vod_url = "https://www.twitch.tv/videos/2023456789"}));
-    default:
-      return herald::EventPtr::make(herald::make<TournamentUpdatedEvent>(
-          {.entity_id = 3, .user_id = 7, .organization_id = 42},
-          {.changed_fields = std::vector<std::string>{"rules_url", "runs_per_racer"}}));
-  }
-}
+// Events: the mix of platform_events.hpp
 
 std::vector<herald::EventPtr> make_events(std::size_t count, std::int64_t first) {
   std::vector<herald::EventPtr> events;
