@@ -15,6 +15,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libsigc++-3.0-dev python3
   # HTTP tests (curl, like a user) and fuzzing (libFuzzer needs clang; 19 has C++23's expected)
   curl clang-19 libclang-rt-19-dev
+  # notifications: outbound HTTP and SMTP (libcurl), a real SMTP server in tests
+  libcurl4-openssl-dev python3-aiosmtpd
 )
 
 missing=()
