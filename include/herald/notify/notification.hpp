@@ -111,12 +111,18 @@ struct DirectoryChange {
     delete_user,    ///< Marks the user deleted.
     add_member,     ///< Adds `user_id` to `organization_id`.
     remove_member,  ///< Removes `user_id` from `organization_id`.
+    set_group,      ///< Sets the group named `group` to `members` (replacing it; empty removes).
   };
   Op op = Op::upsert_user;
   std::int64_t user_id = 0;
   std::optional<std::int64_t> organization_id;
   std::optional<std::int64_t> discord_id;
   std::optional<std::string> discord_username;
+  /// For `set_group`: a name the rules choose ("match:12", "invite:ABC123"): a set of users an
+  /// event later refers to without naming them (a match's participants, an invite's inviter).
+  std::string group;
+  /// For `set_group`.
+  std::vector<std::int64_t> members;
 };
 
 /// One preference of one user: a kind on a channel, for one organization or for all, on or off.

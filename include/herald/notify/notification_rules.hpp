@@ -4,6 +4,7 @@
 #include <expected>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "herald/error.hpp"
@@ -22,6 +23,8 @@ class Directory {
   virtual std::expected<std::optional<UserProfile>, Error> user(std::int64_t user_id) = 0;
   /// The organization's members, ascending.
   virtual std::expected<std::vector<std::int64_t>, Error> members(std::int64_t organization_id) = 0;
+  /// The members of the group named `group` (see `DirectoryChange::set_group`); empty when unknown.
+  virtual std::expected<std::vector<std::int64_t>, Error> group(const std::string& group) = 0;
   /// The user's preferences (no rules and no mutes when they set nothing).
   virtual std::expected<UserPreferences, Error> preferences(std::int64_t user_id) = 0;
   /// The organization's active webhook endpoints.

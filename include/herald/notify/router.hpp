@@ -36,6 +36,7 @@ class DirectoryOverlay final : public Directory {
 
   std::expected<std::optional<UserProfile>, Error> user(std::int64_t user_id) override;
   std::expected<std::vector<std::int64_t>, Error> members(std::int64_t organization_id) override;
+  std::expected<std::vector<std::int64_t>, Error> group(const std::string& group) override;
   std::expected<UserPreferences, Error> preferences(std::int64_t user_id) override;
   std::expected<std::vector<WebhookEndpoint>, Error> endpoints(
       std::int64_t organization_id) override;
@@ -46,6 +47,7 @@ class DirectoryOverlay final : public Directory {
   Directory& base_;
   std::map<std::int64_t, std::optional<UserProfile>> users_;
   std::map<std::int64_t, std::set<std::int64_t>> members_;
+  std::map<std::string, std::vector<std::int64_t>> groups_;
   std::map<std::int64_t, UserPreferences> preferences_;
   std::map<std::int64_t, std::vector<WebhookEndpoint>> endpoints_;
   std::map<std::int64_t, std::optional<AnnouncementChannel>> announcement_channels_;
