@@ -18,7 +18,9 @@
 #include "cli_catalog.hpp"
 #include "demo.hpp"
 #include "herald/domain/catalog.hpp"
+#include "herald/domain/notification_rules.hpp"
 #include "herald/error.hpp"
+#include "notify_commands.hpp"
 #include "serve_command.hpp"
 #include "store_commands.hpp"
 #include "token_commands.hpp"
@@ -79,7 +81,7 @@ int parse_failure(CLI::App& app, const CLI::ParseError& error) {
     return usage_error(
         command,
         fmt::format("unknown command '{}'; the commands are serve, demo, catalog, schema, events, "
-                    "audit, consumers, replay, parked and token",
+                    "audit, consumers, replay, parked, token, notify, deliveries and webhooks",
                     first));
   }
   // A group of commands ("herald events") named without one of its commands, or with a wrong one.
@@ -164,6 +166,8 @@ int main(int argc, char** argv) {
   herald::server::StoreCommands store_commands(app);
   herald::server::ServeCommand serve_command(app);
   herald::server::TokenCommands token_commands(app);
+  herald::server::NotifyCommands notify_commands(app,
+                                                 herald::domain::platform_notification_rules());
 
   try {
     app.parse(argc, argv);
@@ -194,6 +198,7 @@ int main(int argc, char** argv) {
     if (store_commands.parsed()) return store_commands.run(stdout);
     if (serve_command.parsed()) return serve_command.run(stdout);
     if (token_commands.parsed()) return token_commands.run(stdout, stderr);
+    if (notify_commands.parsed()) return notify_commands.run(stdout, stderr);
     if (catalog->parsed()) {
       return report("herald catalog",
                     herald::server::print_catalog(herald::domain::platform_catalog(),
