@@ -689,7 +689,8 @@ Outcome email(const EmailArgs& args, std::FILE* out) {
   if (!stores) return std::unexpected(std::move(stores.error()));
   auto profile = stores->notify->set_email(*user, address);
   if (!profile) {
-    if (profile.error().code == ErrorCode::invalid_argument) {
+    if (profile.error().code == ErrorCode::invalid_argument ||
+        profile.error().code == ErrorCode::too_large) {
       return usage(fmt::format("ADDRESS '{}': {}", quotable(args.address.value),
                                without_field(profile.error())));
     }

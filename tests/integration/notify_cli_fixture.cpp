@@ -6,11 +6,11 @@
 //   herald_notify_cli_fixture LOCATION
 //
 // LOCATION (a SQLite file or a PostgreSQL URL) must hold at least four events ('herald demo
-// --db'). For the first four, user 42 gets an inbox item each, and four deliveries are made and
-// attempted once: a Discord message to user 42 that dies (503), an email to user 42 that fails
-// (550), an email to an invited address that is sent (250) and an announcement for organization 7
-// that is retrying (429). Prints "dead=ID failed=ID sent=ID retrying=ID" for the shell to eval.
-// Exits 1 with a message on stderr if anything fails.
+// --db'). For the first four, user 42 gets an inbox item each ("Your race N was approved"), and
+// four deliveries are made and attempted once: a Discord message to user 42 that dies (503), an
+// email to user 42 that fails (550), an email to an invited address that is sent (250) and an
+// announcement for organization 7 that is retrying (429). Prints "dead=ID failed=ID sent=ID
+// retrying=ID" for the shell to eval. Exits 1 with a message on stderr if anything fails.
 
 #include <chrono>
 #include <cstdint>
@@ -117,7 +117,8 @@ int main(int argc, char** argv) {
     die("applying routing", applied.error().message);
   }
 
-  auto claimed = (*store)->claim_due("fixture", now, std::chrono::seconds(60), 10);
+  // The deliveries are due from when they were written, after `now`.
+  auto claimed = (*store)->claim_due("fixture", herald::now(), std::chrono::seconds(60), 10);
   if (!claimed) die("claiming deliveries", claimed.error().message);
   if (claimed->size() != planned.size()) {
     die("claiming deliveries", "expected " + std::to_string(planned.size()) + " due, got " +
