@@ -69,7 +69,8 @@ snapshot() {
   if [ "$flag" = --db ]; then
     sqlite3 "$location" .dump
   else
-    "$pg_bin/pg_dump" --data-only --no-owner "$location"
+    # Without the \restrict lines, whose key pg_dump draws anew on every run.
+    "$pg_bin/pg_dump" --data-only --no-owner "$location" | grep -v '^\\\(un\)\?restrict '
   fi
 }
 
