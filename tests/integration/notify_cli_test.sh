@@ -406,7 +406,8 @@ grep -qF "no herald database at '$missing': the file does not exist" "$err" || f
 printf 'this is not a database\n%.0s' {1..200} >"$work/garbage.db"
 run notify prefs get 42 --db "$work/garbage.db"
 expect_status 1 prefs get --db garbage
-[ "$(wc -l <"$err")" -eq 1 ] && [ -s "$err" ] || fail "garbage db: expected one line on stderr"
+[ "$(wc -l <"$err")" -eq 1 ] || fail "garbage db: expected one line on stderr"
+grep -qF "it is corrupt or not a database" "$err" || fail "garbage db: no clear message"
 mkdir "$work/dir.db"
 run webhooks list --db "$work/dir.db"
 expect_status 1 webhooks list --db dir
