@@ -30,6 +30,7 @@
 #include "herald/event_store.hpp"
 #include "herald/notify/notification.hpp"
 #include "herald/notify/notification_store.hpp"
+#include "herald/notify/router.hpp"
 #include "herald/timestamp.hpp"
 #include "store_commands.hpp"
 
@@ -521,12 +522,52 @@ Outcome kinds(const KindsArgs& args, std::span<const notify::KindInfo> kinds, st
 struct PrefsGetArgs {
   StoreFlags store;
   std::string user;
+  TextFlag organization;
   bool json = false;
 };
 
-Outcome prefs_get(const PrefsGetArgs& args, std::FILE* out) {
+/// What the user's preferences let through, kind by kind, for notifications of `organization_id`
+/// (the router's own rule, `channel_enabled`), and what keeps a channel from reaching them.
+void print_effective(std::FILE* out, std::int64_t user, const notify::UserPreferences& preferences,
+                     std::span<const notify::KindInfo> kinds,
+                     std::optional<std::int64_t> organization_id,
+                     const std::optional<notify::UserProfile>& profile) {
+  fmt::print(out, "\nwhat user {} is told, for {}:\n", user, scope(organization_id));
+  Table table({{"KIND"}, {"IN_APP"}, {"DISCORD"}, {"EMAIL"}});
+  for (const notify::KindInfo& kind : kinds) {
+    std::vector<std::string> row{kind.name};
+    for (Channel channel : {Channel::in_app, Channel::discord, Channel::email}) {
+      row.emplace_back(notify::channel_enabled(kind, preferences, channel, organization_id) ? "on"
+                                                                                            : "-");
+    }
+    table.add(std::move(row));
+  }
+  table.print(out);
+  if (!profile) {
+    fmt::print(out,
+               "note: no event has created user {} yet: only their inbox gets notifications that "
+               "name them\n",
+               user);
+    return;
+  }
+  if (profile->deleted) fmt::print(out, "note: user {} is deleted: they are told nothing\n", user);
+  if (!profile->discord_id) {
+    fmt::print(out, "note: user {} has no Discord id: no Discord message reaches them\n", user);
+  }
+  if (!profile->email) {
+    fmt::print(out,
+               "note: user {} has no email address: no email reaches them ('herald notify email "
+               "{} ADDRESS' sets one)\n",
+               user, user);
+  }
+}
+
+Outcome prefs_get(const PrefsGetArgs& args, std::span<const notify::KindInfo> kinds,
+                  std::FILE* out) {
   auto user = parse_id("USER", args.user, "a user id");
   if (!user) return std::unexpected(std::move(user.error()));
+  auto organization = optional_id("--org", args.organization, "an organization id");
+  if (!organization) return std::unexpected(std::move(organization.error()));
   auto stores = open_stores(args.store);
   if (!stores) return std::unexpected(std::move(stores.error()));
   auto preferences = stores->notify->preferences(*user);
@@ -536,28 +577,31 @@ Outcome prefs_get(const PrefsGetArgs& args, std::FILE* out) {
     print_json(out, preferences_json(*preferences));
     return {};
   }
+  auto profile = stores->notify->user(*user);
+  if (!profile) return store_failure(profile.error());
   if (preferences->rules.empty() && preferences->muted.empty()) {
     fmt::print(out,
                "user {} has set no preferences: every kind goes to its default channels (see "
                "'herald notify kinds')\n",
                *user);
-    return {};
-  }
-  if (!preferences->rules.empty()) {
-    Table table({{"KIND"}, {"CHANNEL"}, {"ORGANIZATION"}, {"ENABLED"}});
-    for (const notify::PreferenceRule& rule : preferences->rules) {
-      table.add({rule.kind, std::string(notify::to_string(rule.channel)),
-                 rule.organization_id ? std::to_string(*rule.organization_id) : "all",
-                 rule.enabled ? "on" : "off"});
+  } else {
+    if (!preferences->rules.empty()) {
+      Table table({{"KIND"}, {"CHANNEL"}, {"ORGANIZATION"}, {"ENABLED"}});
+      for (const notify::PreferenceRule& rule : preferences->rules) {
+        table.add({rule.kind, std::string(notify::to_string(rule.channel)),
+                   rule.organization_id ? std::to_string(*rule.organization_id) : "all",
+                   rule.enabled ? "on" : "off"});
+      }
+      table.print(out);
     }
-    table.print(out);
+    std::string muted;
+    for (Channel channel : preferences->muted) {
+      if (!muted.empty()) muted += ", ";
+      muted += notify::to_string(channel);
+    }
+    fmt::print(out, "muted: {}\n", muted.empty() ? "nothing" : muted);
   }
-  std::string muted;
-  for (Channel channel : preferences->muted) {
-    if (!muted.empty()) muted += ", ";
-    muted += notify::to_string(channel);
-  }
-  fmt::print(out, "muted: {}\n", muted.empty() ? "nothing" : muted);
+  print_effective(out, *user, *preferences, kinds, *organization, *profile);
   return {};
 }
 
@@ -1235,9 +1279,12 @@ NotifyCommands::NotifyCommands(CLI::App& app, const notify::NotificationRules& r
       notify_group->add_subcommand("prefs", "A user's notification preferences: get, set");
   prefs->require_subcommand(1);
   CLI::App* prefs_get_command =
-      leaf(prefs, "get", "Show a user's preference rules and muted channels", &c.prefs_get.store,
-           [&c](std::FILE* out) { return prefs_get(c.prefs_get, out); });
+      leaf(prefs, "get", "Show a user's rules, muted channels and what they are told",
+           &c.prefs_get.store,
+           [&c, kinds_of](std::FILE* out) { return prefs_get(c.prefs_get, kinds_of(), out); });
   prefs_get_command->add_option("USER", c.prefs_get.user, "The user's id")->required();
+  add_text(prefs_get_command, "--org", c.prefs_get.organization,
+           "Show what they are told of this organization (default: of every organization)", "ID");
   prefs_get_command->add_flag("--json", c.prefs_get.json, "One JSON document instead of a table");
 
   CLI::App* prefs_set_command =

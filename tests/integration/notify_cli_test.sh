@@ -136,6 +136,15 @@ assert json.load(open(sys.argv[1])) == {"user_id": 42, "rules": [], "muted": []}
   check "$where: prefs set adds a rule, and setting it again replaces it"
   expect_ok "user 42: tournament_started on discord for organization 7: on" \
     notify prefs set 42 --kind tournament_started --channel discord --org 7 --on "${db[@]}"
+  check "$where: prefs get shows what the user is told, for one organization or all"
+  expect_ok "what user 42 is told, for organization 7:" notify prefs get 42 --org 7 "${db[@]}"
+  grep -E '^tournament_started +- +on +-$' "$out" >/dev/null || fail "not told on Discord in org 7"
+  grep -E '^user_permission_changed +on +- +-$' "$out" >/dev/null || fail "critical not in_app"
+  expect_stdout "note: user 42 has no email address: no email reaches them"
+  expect_no_stdout "has no Discord id"
+  expect_ok "what user 42 is told, for every organization:" notify prefs get 42 "${db[@]}"
+  grep -E '^tournament_started +- +- +-$' "$out" >/dev/null || fail "told outside org 7"
+  expect_ok "note: no event has created user 4242 yet" notify prefs get 4242 "${db[@]}"
   expect_ok "user 42: race_approved on email for every organization: off" \
     notify prefs set 42 --kind race_approved --channel email --off "${db[@]}"
   expect_ok "tournament_started on discord for organization 7: off" \
@@ -341,6 +350,7 @@ assert item["secret_hint"] == sys.argv[2][:10] + "…", item' "$rotated"
     notify prefs set 42 --kind race_approved --channel email --org -3 --on "${db[@]}"
   expect_error 2 "USER '99999999999999999999': expected a user id" \
     notify prefs get 99999999999999999999 "${db[@]}"
+  expect_error 2 "--org '7x': expected an organization id" notify prefs get 42 --org 7x "${db[@]}"
   expect_error 2 "CHANNEL 'pager': expected a channel" notify mute 42 pager "${db[@]}"
   expect_error 2 "USER '0': expected a user id" notify unmute 0 email "${db[@]}"
   expect_error 2 "--limit '0': expected a whole number from 1 to 1000" \
