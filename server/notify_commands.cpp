@@ -870,6 +870,11 @@ Outcome deliveries_list(const DeliveriesListArgs& args, std::FILE* out) {
   if (args.channel.given()) {
     auto channel = parse_channel("--channel", args.channel.value);
     if (!channel) return std::unexpected(std::move(channel.error()));
+    if (*channel == Channel::in_app) {
+      return usage(
+          "--channel 'in_app': in-app notifications are inbox items, not deliveries; see "
+          "'herald notify inbox USER'");
+    }
     query.channel = *channel;
   }
   auto organization = optional_id("--org", args.organization, "an organization id");

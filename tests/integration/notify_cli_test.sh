@@ -360,6 +360,8 @@ assert item["secret_hint"] == sys.argv[2][:10] + "…", item' "$rotated"
   expect_error 2 "--status 'lost': expected a delivery status" \
     deliveries list --status lost "${db[@]}"
   expect_error 2 "--channel 'sms': expected a channel" deliveries list --channel sms "${db[@]}"
+  expect_error 2 "--channel 'in_app': in-app notifications are inbox items, not deliveries" \
+    deliveries list --channel in_app "${db[@]}"
   expect_error 2 "--event 'not-a-uuid': expected an event id" \
     deliveries list --event not-a-uuid "${db[@]}"
   expect_error 2 "ID 'abc': expected a delivery id" deliveries show abc "${db[@]}"
