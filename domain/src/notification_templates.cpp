@@ -277,9 +277,11 @@ std::string escape_html(std::string_view text) {
 
 std::string escape_markdown(std::string_view text) {
   // Discord's markdown drops a backslash before any punctuation and shows the character as is,
-  // so escaping more than needed is harmless. Mentions are parsed from the raw text, so an '@'
-  // gets a zero-width space after it instead: "@everyone" no longer pings anyone.
-  constexpr std::string_view special = "\\*_~`|<>[]()#-";
+  // so escaping more than needed is harmless. Headings and lists ('#', '-') only count at the
+  // start of a line, where a value never is (line breaks in values become spaces). Mentions are
+  // parsed from the raw text, so an '@' gets a zero-width space after it instead: "@everyone"
+  // no longer pings anyone.
+  constexpr std::string_view special = "\\*_~`|<>[]()";
   std::string out;
   out.reserve(text.size() + text.size() / 4);
   for (const char c : text) {
