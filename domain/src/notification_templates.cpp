@@ -77,7 +77,8 @@ bool plain_url(std::string_view value) {
   });
 }
 
-void append_value(std::string& out, std::string_view value, char style, Form form) {
+// Returns false, appending nothing, for a value that is blank once cleaned: it counts as missing.
+bool append_value(std::string& out, std::string_view value, char style, Form form) {
   if (style == '%' && plain_url(value)) {
     switch (form) {
       case Form::text:
@@ -97,10 +98,11 @@ void append_value(std::string& out, std::string_view value, char style, Form for
         out += "</a>";
         break;
     }
-    return;
+    return true;
   }
   const bool bold = style == '*';
   const std::string clean = clean_value(value);
+  if (clean.empty()) return false;
   switch (form) {
     case Form::text:
       out += clean;
@@ -116,6 +118,7 @@ void append_value(std::string& out, std::string_view value, char style, Form for
       if (bold) out += "</strong>";
       break;
   }
+  return true;
 }
 
 // Expands `pattern` in `form`; sets `missing` when a value it names is absent, so that an
@@ -143,11 +146,7 @@ std::string expand(std::string_view pattern, std::span<const TemplateValue> valu
         name.remove_prefix(1);
       }
       const std::optional<std::string>& value = lookup(values, name);
-      if (value) {
-        append_value(out, *value, style, form);
-      } else {
-        missing = true;
-      }
+      if (!value || !append_value(out, *value, style, form)) missing = true;
       i = end + 1;
     } else if (c == '\n') {
       out += form == Form::html ? "</p><p>" : "\n";

@@ -9,6 +9,8 @@
 
 #include "herald/domain/events.hpp"
 #include "herald/notify/router.hpp"
+// The templates are private to the domain library; their text is checked here.
+#include "../../../domain/src/notification_templates.hpp"
 
 namespace herald::domain {
 namespace {
@@ -378,7 +380,42 @@ TEST_F(NotificationRules, RendersTheFourInviteKinds) {
             "Your invitation ABC123 to join organization #7 expired unanswered.");
 }
 
+TEST_F(NotificationRules, KeepsMarkupOutOfTheTemplatesThemselves) {
+  // Only values are escaped, so the fixed text must mean the same in every form.
+  for (const templates::MessageTemplate& entry : templates::message_templates()) {
+    for (const std::string_view text : {entry.title, entry.body}) {
+      std::string fixed;
+      bool in_value = false;
+      for (const char c : text) {
+        if (c == '{') in_value = true;
+        if (!in_value) fixed += c;
+        if (c == '}') in_value = false;
+      }
+      EXPECT_EQ(fixed.find_first_of("<>&\"'*_~`|\\@()"), std::string::npos)
+          << entry.id << ": " << text;
+    }
+  }
+}
+
+TEST_F(NotificationRules, HasATemplateForEveryKind) {
+  for (const notify::KindInfo& info : rules.kinds()) {
+    const auto templates = templates::message_templates();
+    const bool found = std::ranges::any_of(templates, [&](const templates::MessageTemplate& entry) {
+      return entry.id == info.name || (info.name == "organization_member_permission_changed" &&
+                                       entry.id.starts_with("organization_member_permission_"));
+    });
+    EXPECT_TRUE(found) << info.name;
+  }
+}
+
 // --- hostile values ---
+
+TEST_F(NotificationRules, LeavesOutAnOptionalPartWhoseValueIsBlank) {
+  const Notice notice = only_notice(make<OrganizationMemberRemovedEvent>(
+      {.organization_id = 7}, {.member_user_id = 42, .reason = " \r\n\t"}));
+  EXPECT_EQ(notice.message.text, "You are no longer a member of organization #7.");
+  EXPECT_EQ(notice.message.html, "<p>You are no longer a member of organization #7.</p>");
+}
 
 TEST_F(NotificationRules, EscapesHtmlInEveryValue) {
   const Notice notice = only_notice(
@@ -416,6 +453,12 @@ TEST_F(NotificationRules, EscapesNamesFromTheDirectory) {
             "Your race #31 was approved by **\\*\\*@\u200Beveryone\\*\\***.");
   EXPECT_EQ(notice.message.html,
             "<p>Your race #31 was approved by <strong>**@everyone**</strong>.</p>");
+}
+
+TEST_F(NotificationRules, NamesATournamentWithABlankNameByItsId) {
+  const Notice notice = only_notice(make<TournamentStartedEvent>(
+      {.entity_id = std::int64_t{12}, .organization_id = 7}, {.tournament_name = " \n "}));
+  EXPECT_EQ(notice.message.title, "Tournament started: #12");
 }
 
 TEST_F(NotificationRules, CutsVeryLongValues) {
