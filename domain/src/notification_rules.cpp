@@ -198,7 +198,10 @@ Result member_permission_changed(const OrganizationMemberPermissionChangedEvent&
   if (!actor_name) return std::unexpected(std::move(actor_name.error()));
   const std::array values{
       TemplateValue{"org", organization_phrase(event.organization_id)},
-      TemplateValue{"permission", event.permission_name.value_or("a permission")},
+      TemplateValue{"permission",
+                    event.permission_name && !templates::clean_value(*event.permission_name).empty()
+                        ? *event.permission_name
+                        : "a permission"},
       TemplateValue{"actor", *actor_name}};
   Notices out;
   out.push_back(notice("organization_member_permission_changed", {.users = {*event.member_user_id}},
@@ -215,7 +218,8 @@ Result tournament_notice(std::string kind, const EntityEvent& event,
                          std::optional<std::string> winner, std::optional<std::string> changed) {
   if (!event.organization_id) return Notices{};
   const std::optional<std::string> id = text_of(event.entity_id);
-  std::string tournament = name && !name->empty() ? *name : "#" + id.value_or("?");
+  std::string tournament =
+      name && !templates::clean_value(*name).empty() ? *name : "#" + id.value_or("?");
   const std::array values{TemplateValue{"tournament", std::move(tournament)},
                           TemplateValue{"org", organization_phrase(event.organization_id)},
                           TemplateValue{"format", std::move(format)},

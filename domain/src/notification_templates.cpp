@@ -77,7 +77,8 @@ bool plain_url(std::string_view value) {
   });
 }
 
-void append_value(std::string& out, std::string_view value, char style, Form form) {
+// Returns false, appending nothing, for a value that is blank once cleaned: it counts as missing.
+bool append_value(std::string& out, std::string_view value, char style, Form form) {
   if (style == '%' && plain_url(value)) {
     switch (form) {
       case Form::text:
@@ -97,10 +98,11 @@ void append_value(std::string& out, std::string_view value, char style, Form for
         out += "</a>";
         break;
     }
-    return;
+    return true;
   }
   const bool bold = style == '*';
   const std::string clean = clean_value(value);
+  if (clean.empty()) return false;
   switch (form) {
     case Form::text:
       out += clean;
@@ -116,6 +118,7 @@ void append_value(std::string& out, std::string_view value, char style, Form for
       if (bold) out += "</strong>";
       break;
   }
+  return true;
 }
 
 // Expands `pattern` in `form`; sets `missing` when a value it names is absent, so that an
@@ -143,11 +146,7 @@ std::string expand(std::string_view pattern, std::span<const TemplateValue> valu
         name.remove_prefix(1);
       }
       const std::optional<std::string>& value = lookup(values, name);
-      if (value) {
-        append_value(out, *value, style, form);
-      } else {
-        missing = true;
-      }
+      if (!value || !append_value(out, *value, style, form)) missing = true;
       i = end + 1;
     } else if (c == '\n') {
       out += form == Form::html ? "</p><p>" : "\n";
@@ -277,9 +276,11 @@ std::string escape_html(std::string_view text) {
 
 std::string escape_markdown(std::string_view text) {
   // Discord's markdown drops a backslash before any punctuation and shows the character as is,
-  // so escaping more than needed is harmless. Mentions are parsed from the raw text, so an '@'
-  // gets a zero-width space after it instead: "@everyone" no longer pings anyone.
-  constexpr std::string_view special = "\\*_~`|<>[]()#-";
+  // so escaping more than needed is harmless. Headings and lists ('#', '-') only count at the
+  // start of a line, where a value never is (line breaks in values become spaces). Mentions are
+  // parsed from the raw text, so an '@' gets a zero-width space after it instead: "@everyone"
+  // no longer pings anyone.
+  constexpr std::string_view special = "\\*_~`|<>[]()";
   std::string out;
   out.reserve(text.size() + text.size() / 4);
   for (const char c : text) {
