@@ -1,7 +1,7 @@
 // The HTTP API (docs/http-api.md) as the dashboard calls it: bearer token, JSON, and its errors
 // ({"error": {"code", "message", "field"}}) as ApiError.
 
-const storageKey = "herald.token";
+const storageKey = 'herald.token';
 const listeners = new Set();
 
 /** An error answer from the API, or a network failure (status 0). */
@@ -16,7 +16,7 @@ export class ApiError extends Error {
 
 /** The signed-in token, or "" when signed out. */
 export function token() {
-  return sessionStorage.getItem(storageKey) || "";
+  return sessionStorage.getItem(storageKey) || '';
 }
 
 /** Keeps the token for this tab. */
@@ -35,7 +35,7 @@ export function onUnauthorized(listener) {
 }
 
 async function errorFrom(response) {
-  let code = "http_" + response.status;
+  let code = 'http_' + response.status;
   let message = `${response.status} ${response.statusText}`;
   let field;
   try {
@@ -52,28 +52,30 @@ async function errorFrom(response) {
 }
 
 /** Sends a request; resolves with the Response when it succeeded, else throws ApiError. */
-export async function raw(method, path, { body, params, tokenOverride, accept } = {}) {
+export async function raw(method, path, {body, params, tokenOverride, accept} = {}) {
   let url = path;
   if (params) {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(params)) {
-      if (value === undefined || value === null || value === "") continue;
+      if (value === undefined || value === null || value === '') continue;
       for (const v of Array.isArray(value) ? value : [value]) query.append(key, String(v));
     }
     const text = query.toString();
-    if (text) url += "?" + text;
+    if (text) url += '?' + text;
   }
-  const headers = { Authorization: "Bearer " + (tokenOverride ?? token()) };
+  const headers = {Authorization: 'Bearer ' + (tokenOverride ?? token())};
   if (accept) headers.Accept = accept;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
     response = await fetch(url, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
     });
   } catch (e) {
-    throw new ApiError(0, "network", `cannot reach the server: ${e.message}`);
+    throw new ApiError(0, 'network', `cannot reach the server: ${e.message}`);
   }
   if (!response.ok) {
     const error = await errorFrom(response);
@@ -93,18 +95,20 @@ export async function json(method, path, options = {}) {
 
 /** GET with query parameters. */
 export function get(path, params) {
-  return json("GET", path, { params });
+  return json('GET', path, {params});
 }
 
 /** Text of a GET (metrics, CSV). */
 export async function text(path, params) {
-  const response = await raw("GET", path, { params });
+  const response = await raw('GET', path, {params});
   return response.text();
 }
 
-/** An EventSource on a stream endpoint, authenticated by ?access_token= (EventSource cannot
- * send headers). */
+/**
+ * An EventSource on a stream endpoint, authenticated by ?access_token= (EventSource cannot
+ * send headers).
+ */
 export function stream(path, params = {}) {
-  const query = new URLSearchParams({ ...params, access_token: token() });
+  const query = new URLSearchParams({...params, access_token: token()});
   return new EventSource(`${path}?${query}`);
 }

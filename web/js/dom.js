@@ -8,12 +8,12 @@ export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on") && typeof value === "function") {
+    if (key.startsWith('on') && typeof value === 'function') {
       el.addEventListener(key.slice(2), value);
-    } else if (key === "class") {
+    } else if (key === 'class') {
       el.className = value;
     } else if (value === true) {
-      el.setAttribute(key, "");
+      el.setAttribute(key, '');
     } else {
       el.setAttribute(key, String(value));
     }
@@ -45,51 +45,57 @@ export function uid(prefix) {
 
 /** A labelled form control inside a div: {wrap, input}. */
 export function field(label, input) {
-  if (!input.id) input.id = uid("f");
-  return h("div", {}, h("label", { for: input.id }, label), input);
+  if (!input.id) input.id = uid('f');
+  return h('div', {}, h('label', { for: input.id
+           }, label), input);
 }
 
 /** A <select> from [value, text] pairs (or plain strings). */
-export function select(name, options, value = "") {
-  const el = h("select", { name });
+export function select(name, options, value = '') {
+  const el = h('select', {name});
   for (const option of options) {
     const [v, text] = Array.isArray(option) ? option : [option, option];
-    el.append(h("option", { value: v, selected: String(v) === String(value) }, text));
+    el.append(h('option', {value: v, selected: String(v) === String(value)}, text));
   }
   return el;
 }
 
 /** A table with a caption and headers; returns {table, body}. */
 export function table(caption, headers) {
-  const body = h("tbody");
-  const table = h("table", {},
-    h("caption", { class: "sr-only" }, caption),
-    h("thead", {}, h("tr", {}, headers.map((name) =>
-      typeof name === "string" ? h("th", { scope: "col" }, name) : name))),
-    body);
-  return { table, body, wrap: h("div", { class: "table-wrap" }, table) };
+  const body = h('tbody');
+  const table = h(
+      'table', {}, h('caption', {class: 'sr-only'}, caption),
+      h('thead', {},
+        h('tr', {},
+          headers.map((name) => typeof name === 'string' ? h('th', {scope: 'col'}, name) : name))),
+      body);
+  return {table, body, wrap: h('div', {class: 'table-wrap'}, table)};
 }
 
 /** A timestamp for people: local date and time with seconds. */
 export function time(iso) {
-  if (!iso) return "";
+  if (!iso) return '';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
   return d.toLocaleString(undefined, {
-    year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit",
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
   });
 }
 
 /** A datetime-local input's value as RFC 3339 UTC, or "" when empty. */
 export function toRfc3339(localValue) {
-  if (!localValue) return "";
+  if (!localValue) return '';
   const d = new Date(localValue);
-  return Number.isNaN(d.getTime()) ? "" : d.toISOString();
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
 }
 
 /** Announces a message to screen readers through the page's polite live region. */
 export function announce(text) {
-  const region = document.getElementById("announcer");
+  const region = document.getElementById('announcer');
   if (region) region.textContent = text;
 }
