@@ -3,6 +3,7 @@
 // of its page under HERALD_E2E_SHOTS.
 
 import assert from 'node:assert/strict';
+import {execFileSync} from 'node:child_process';
 import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -21,8 +22,7 @@ let context;
 let profile;
 
 before(async () => {
-  profile =
-      mkdtempSync(join(process.env.HERALD_E2E_PROFILE ? tmpdir() : tmpdir(), 'herald-chromium-'));
+  profile = mkdtempSync(join(tmpdir(), 'herald-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.HERALD_CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -176,6 +176,33 @@ test(
           'the newer event is above the older');
       await finish(page, 'live');
     });
+
+test('a token revoked while the page is open signs the page out with a message', async () => {
+  const herald = process.env.HERALD_BIN;
+  const db = process.env.HERALD_DB;
+  const name = `revoked-${Date.now()}`;
+  const created =
+      execFileSync(herald, ['token', 'create', '--db', db, '--name', name, '--scopes', 'read'], {
+        encoding: 'utf8',
+      }).trim();
+  assert.match(created, /^hrld_/);
+  const page = await openPage();
+  await signIn(page, created);
+  await page.getByRole('heading', {name: 'Live', level: 1}).waitFor();
+  execFileSync(herald, ['token', 'revoke', '--db', db, name], {encoding: 'utf8'});
+  // The server caches a lookup briefly: wait until it refuses the token.
+  await until(
+      'the server to refuse the revoked token', 10,
+      async () => (await fetch(`${base}/api/v1/catalog`, {
+                    headers: {Authorization: `Bearer ${created}`}
+                  })).status === 401);
+  await page.getByRole('link', {name: 'Events'}).click();
+  const error = page.locator('#sign-in-error');
+  await error.filter({hasText: 'no longer accepts this token'}).waitFor({timeout: 5000});
+  assert.equal(await page.getByRole('navigation', {name: 'Pages'}).isVisible(), false);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('herald.token')), null);
+  await finish(page, 'revoked-token');
+});
 
 test('a type filter narrows the live table to that type', async () => {
   const page = await openPage();

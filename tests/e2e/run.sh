@@ -76,6 +76,6 @@ await 15 curl -sf "$base/readyz" || fail "$base/readyz did not answer 200"
 
 mkdir -p "$shots"
 export HERALD_URL=$base HERALD_TOKEN=$token HERALD_CHROMIUM=$chromium HERALD_E2E_SHOTS=$shots
-export HERALD_E2E_PROFILE=$work/profile
+export HERALD_BIN=$herald HERALD_DB=$work/herald.db
 echo "e2e: server at $base (pid $server_pid); screenshots in $shots"
 node --test --test-reporter=spec --test-timeout=120000 "$here/dashboard.test.mjs"
