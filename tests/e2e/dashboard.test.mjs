@@ -191,11 +191,13 @@ test('a token revoked while the page is open signs the page out with a message',
   await page.getByRole('heading', {name: 'Live', level: 1}).waitFor();
   execFileSync(herald, ['token', 'revoke', '--db', db, name], {encoding: 'utf8'});
   // The server caches a lookup briefly: wait until it refuses the token.
-  await until(
-      'the server to refuse the revoked token', 10,
-      async () => (await fetch(`${base}/api/v1/catalog`, {
-                    headers: {Authorization: `Bearer ${created}`}
-                  })).status === 401);
+  await until('the server to refuse the revoked token', 10, async () => {
+    const response =
+        await fetch(`${base}/api/v1/catalog`, {headers: {Authorization: `Bearer ${created}`}});
+    // Reading the body releases the connection, which would otherwise hold the process open.
+    await response.arrayBuffer();
+    return response.status === 401;
+  });
   await page.getByRole('link', {name: 'Events'}).click();
   const error = page.locator('#sign-in-error');
   await error.filter({hasText: 'no longer accepts this token'}).waitFor({timeout: 5000});
