@@ -43,6 +43,13 @@ export function mount(container, _args, _context) {
   let paused = false;
   let pending = 0;
   let drawQueued = false;
+  // Screen readers hear a summary at most every few seconds, not every event of a busy stream.
+  let unannounced = 0;
+  function announceArrivals() {
+    if (unannounced === 0) return;
+    announce(`${unannounced} new event${unannounced === 1 ? '' : 's'} in the live table`);
+    unannounced = 0;
+  }
 
   const typeFilter = select('type', [['', 'All types']]);
   const orgFilter =
@@ -156,7 +163,7 @@ export function mount(container, _args, _context) {
     if (matches(event)) {
       body.prepend(row(position, event));
       while (body.rows.length > maxRows) body.lastElementChild.remove();
-      announce(`New ${event.event_type}`);
+      unannounced += 1;
     }
   }
 
@@ -237,8 +244,10 @@ export function mount(container, _args, _context) {
   }
   refreshConsumers();
   renderCounts();
-  const timers =
-      [setInterval(refreshConsumers, 5000), setInterval(() => chart.draw(Date.now()), 1000)];
+  const timers = [
+    setInterval(refreshConsumers, 5000), setInterval(() => chart.draw(Date.now()), 1000),
+    setInterval(announceArrivals, 5000)
+  ];
 
   return () => {
     if (source) source.close();
