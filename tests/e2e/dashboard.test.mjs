@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
 import {mkdtempSync, rmSync} from 'node:fs';
+import {createServer} from 'node:http';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {after, before, test} from 'node:test';
@@ -301,28 +302,49 @@ test('without the notification API its pages are hidden with a note', async (t) 
 
 test('a dead delivery is re-sent from the deliveries page', async (t) => {
   if (!(await notifyAvailable())) return t.skip(noNotifyApi);
-  // A webhook endpoint that cannot be reached: its deliveries fail until they are dead.
-  const endpoint = await call('POST', '/api/v1/webhooks', {
-    organization_id: 7,
-    url: 'http://127.0.0.1:9/unreachable',
-    event_types: ['UserCreatedEvent'],
+  // A webhook receiver on loopback that asks to be retried in two days: more than the longest
+  // Retry-After a delivery honours, so the first attempt leaves the delivery dead. The server must
+  // allow loopback targets for this (HERALD_E2E_SERVE_ARGS).
+  let received = 0;
+  const receiver = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      received += 1;
+      response.writeHead(429, {'Retry-After': '172800', 'Content-Type': 'text/plain'});
+      response.end('come back in two days');
+    });
   });
-  assert.equal(endpoint.status, 201, endpoint.text);
-  await postEvent('UserCreatedEvent', 7);
-  const dead = await until('a dead delivery', 90, async () => {
-    const list = await call('GET', '/api/v1/deliveries?status=dead&limit=1');
-    return list.json?.items?.[0];
-  });
-  const page = await openPage();
-  await signIn(page);
-  await page.getByRole('link', {name: 'Deliveries'}).click();
-  await page.getByRole('heading', {name: 'Deliveries', level: 1}).waitFor();
-  await page.getByRole('button', {name: `Re-send delivery ${dead.id}`}).click();
-  await until(
-      'the delivery to leave \'dead\'', 10,
-      async () => (await call('GET', `/api/v1/deliveries/${dead.id}`)).json?.status !== 'dead');
-  await page.getByRole('heading', {name: new RegExp(`^Delivery ${dead.id}`)}).waitFor();
-  await finish(page, 'deliveries');
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  try {
+    const endpoint = await call('POST', '/api/v1/webhooks', {
+      organization_id: 7,
+      url: `http://127.0.0.1:${receiver.address().port}/hook`,
+      event_types: ['UserCreatedEvent'],
+    });
+    assert.equal(endpoint.status, 201, `POST /api/v1/webhooks: ${endpoint.text}`);
+    await postEvent('UserCreatedEvent', 7);
+    const dead = await until('a dead webhook delivery', 30, async () => {
+      const list = await call('GET', '/api/v1/deliveries?status=dead&channel=webhook&limit=1');
+      return list.json?.items?.[0];
+    });
+    const attemptsBefore = received;
+    const page = await openPage();
+    await signIn(page);
+    await page.getByRole('link', {name: 'Deliveries'}).click();
+    await page.getByRole('heading', {name: 'Deliveries', level: 1}).waitFor();
+    await page.getByRole('button', {name: `Re-send delivery ${dead.id}`}).click();
+    await page.getByRole('heading', {name: new RegExp(`^Delivery ${dead.id}:`)}).waitFor();
+    // The re-sent delivery is tried again: the receiver sees another request.
+    await until(
+        'the re-sent delivery to reach the receiver', 15, async () => received > attemptsBefore);
+    const detail = (await call('GET', `/api/v1/deliveries/${dead.id}`)).json;
+    assert.ok(
+        detail.attempts.length >= 2,
+        `delivery ${dead.id} has ${detail.attempts.length} attempt(s)`);
+    await finish(page, 'deliveries');
+  } finally {
+    receiver.close();
+  }
 });
 
 test('marking a notification read changes the unread badge', async (t) => {
