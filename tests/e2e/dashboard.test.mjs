@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
-import {mkdtempSync, rmSync} from 'node:fs';
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs';
 import {createServer} from 'node:http';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -228,6 +228,70 @@ test('a type filter narrows the live table to that type', async () => {
   await page.locator(`#live-rows a[href="#/events/${more.id}"]`).waitFor({timeout: 2000});
   assert.equal(await page.locator(`#live-rows a[href="#/events/${later.id}"]`).count(), 0);
   await finish(page, 'live-filtered');
+});
+
+test('pausing holds the live table still and resuming shows what arrived meanwhile', async () => {
+  const page = await openPage();
+  await signIn(page);
+  await page.getByRole('status').filter({hasText: 'Connected'}).waitFor({timeout: 10000});
+  await page.getByRole('button', {name: 'Pause'}).click();
+  assert.equal(
+      await page.getByRole('button', {name: 'Resume'}).getAttribute('aria-pressed'), 'true');
+  const held = await postEvent();
+  await page.getByRole('status').filter({hasText: '1 new event(s) waiting'}).waitFor({
+    timeout: 2000
+  });
+  assert.equal(await page.locator(`#live-rows a[href="#/events/${held.id}"]`).count(), 0);
+  await page.getByRole('button', {name: 'Resume'}).click();
+  await page.locator(`#live-rows a[href="#/events/${held.id}"]`).waitFor({timeout: 2000});
+  await finish(page, 'live-resumed');
+});
+
+test('signing in works from the keyboard alone', async () => {
+  const page = await openPage();
+  await page.getByRole('heading', {name: 'Sign in'}).waitFor();
+  // The form takes the focus when the page opens: type the token and press Enter.
+  await until(
+      'the token field to have the focus', 5,
+      () => page.evaluate(() => document.activeElement?.id === 'token'));
+  await page.keyboard.type(token);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', {name: 'Live', level: 1}).waitFor();
+  // Tab reaches the navigation, and Enter follows a link.
+  let focused = '';
+  for (let i = 0; i < 10 && focused !== 'Events'; i += 1) {
+    await page.keyboard.press('Tab');
+    focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
+  }
+  assert.equal(focused, 'Events');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', {name: 'Events', level: 1}).waitFor();
+  await finish(page, 'keyboard');
+});
+
+test('the audit page exports the matching records as CSV', async () => {
+  const {id, entity} = await postEvent();
+  await until(
+      'the audit record of the posted event', 15,
+      async () => (await call('GET', `/api/v1/audit?entity_type=User&entity_id=${entity}`))
+                      .json?.records?.length > 0);
+  const page = await openPage();
+  await signIn(page);
+  await page.getByRole('link', {name: 'Audit'}).click();
+  await page.getByLabel('Entity type').fill('User');
+  await page.getByLabel('Entity id').fill(String(entity));
+  const [download] = await Promise.all([
+    page.waitForEvent('download', {timeout: 5000}),
+    page.getByRole('button', {name: 'Export CSV'}).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), 'audit.csv');
+  const file = join(shots, 'audit-export.csv');
+  await download.saveAs(file);
+  const lines = readFileSync(file, 'utf8').trim().split(/\r?\n/);
+  assert.match(lines[0], /^position,event_id,/);
+  assert.equal(lines.length, 2, 'a header and the one matching record');
+  assert.ok(lines[1].includes(id));
+  await finish(page, 'audit-export');
 });
 
 test('the events page finds an event by its entity and shows its JSON', async () => {
