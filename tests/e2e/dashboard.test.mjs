@@ -303,6 +303,8 @@ test('the events page finds an event by its entity and shows its JSON', async ()
   await page.getByLabel('Entity type').fill('User');
   await page.getByLabel('Entity id').fill(String(entity));
   await page.getByRole('button', {name: 'Search'}).click();
+  // The summary changes once the search (not the page's first, unfiltered list) has answered.
+  await page.getByRole('status').filter({hasText: 'Page 1: 1 event(s).'}).waitFor({timeout: 5000});
   const link = page.locator(`#event-rows a[href="#/events/${id}"]`);
   await link.waitFor({timeout: 5000});
   assert.equal(await page.locator('#event-rows tr').count(), 1);
@@ -329,6 +331,10 @@ test('audit search finds an event\'s record and verify shows the chain intact', 
   await page.getByLabel('Entity type').fill('User');
   await page.getByLabel('Entity id').fill(String(entity));
   await page.getByRole('button', {name: 'Search'}).click();
+  // The summary changes once the search (not the page's first, unfiltered list) has answered.
+  await page.getByRole('status').filter({hasText: '1 matching record(s); page 1.'}).waitFor({
+    timeout: 5000
+  });
   await page.locator(`#audit-rows a[href="#/events/${id}"]`).waitFor({timeout: 5000});
   assert.equal(await page.locator('#audit-rows tr').count(), 1);
   await page.getByRole('button', {name: 'Verify chain'}).click();

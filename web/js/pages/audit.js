@@ -54,11 +54,15 @@ export function mount(container) {
     };
   }
 
+  // Only the latest request may fill the page: an older answer arriving late is dropped.
+  let loads = 0;
   async function load() {
+    const ticket = ++loads;
     message.textContent = '';
     try {
       const page = await api.get(
           '/api/v1/audit', {...filters(), limit: limit.value, before: cursors[cursors.length - 1]});
+      if (ticket !== loads) return;
       replace(
           body,
           page.records.map(
@@ -79,6 +83,7 @@ export function mount(container) {
       newer.disabled = cursors.length <= 1;
       summary.textContent = `${page.total} matching record(s); page ${cursors.length}.`;
     } catch (e) {
+      if (ticket !== loads) return;
       replace(body);
       summary.textContent = '';
       message.textContent = e.field ? `${e.message} (${e.field})` : e.message;

@@ -190,7 +190,10 @@ export function mount(container) {
     }
   }
 
+  // Only the latest request may fill the page: an older answer arriving late is dropped.
+  let loads = 0;
   async function load() {
+    const ticket = ++loads;
     message.textContent = '';
     try {
       const [list, counts] = await Promise.all([
@@ -199,6 +202,7 @@ export function mount(container) {
             {status: status.value, channel: channel.value, before, limit: 50}),
         api.get('/api/v1/deliveries/summary'),
       ]);
+      if (ticket !== loads) return;
       replace(summary, summaryTable(counts.items));
       replace(
           body,
@@ -229,6 +233,7 @@ export function mount(container) {
       next = list.next_before;
       older.disabled = next === null;
     } catch (e) {
+      if (ticket !== loads) return;
       message.textContent = e.status === 403 ?
           `${e.message} (deliveries need a token with the admin or notify scope)` :
           e.message;

@@ -72,7 +72,10 @@ export function mount(container, args) {
   const cursors = [newest];
   let next = null;
 
+  // Only the latest request may fill the page: an older answer arriving late is dropped.
+  let loads = 0;
   async function load() {
+    const ticket = ++loads;
     message.textContent = '';
     const params = {
       type: type.value,
@@ -86,6 +89,7 @@ export function mount(container, args) {
     };
     try {
       const page = await api.get('/api/v1/events', params);
+      if (ticket !== loads) return;
       replace(body, page.events.map((stored) => {
         const e = stored.event;
         return h(
@@ -101,6 +105,7 @@ export function mount(container, args) {
       newer.disabled = cursors.length <= 1;
       summary.textContent = `Page ${cursors.length}: ${page.events.length} event(s).`;
     } catch (e) {
+      if (ticket !== loads) return;
       replace(body);
       message.textContent = e.field ? `${e.message} (${e.field})` : e.message;
       summary.textContent = '';

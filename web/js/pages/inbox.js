@@ -170,13 +170,17 @@ export function mount(container, _args, context) {
     }
   }
 
+  // Only the latest request may fill the page: an older answer arriving late is dropped.
+  let loads = 0;
   async function load() {
+    const ticket = ++loads;
     try {
       const page = await api.get(`${context.inboxBase()}/inbox`, {
         unread: unreadOnly.checked ? 'true' : '',
         archived: archived.checked ? 'true' : '',
         limit: 100,
       });
+      if (ticket !== loads) return;
       context.setUnread(page.unread);
       summary.textContent = `${page.unread} unread.`;
       replace(
@@ -209,6 +213,7 @@ export function mount(container, _args, context) {
         body.append(h('tr', {}, h('td', {colspan: 5, class: 'muted'}, 'No notifications.')));
       message.textContent = '';
     } catch (e) {
+      if (ticket !== loads) return;
       replace(body);
       summary.textContent = '';
       message.textContent = e.code === 'no_user' || e.status === 400 ?
