@@ -32,6 +32,8 @@ before(async () => {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'
     ],
     viewport: {width: 1280, height: 900},
+    // A chromium that cannot start fails the run in half a minute, not after the default three.
+    timeout: 30000,
   });
 });
 
