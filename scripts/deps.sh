@@ -17,7 +17,12 @@ packages=(
   curl clang-19 libclang-rt-19-dev
   # notifications: outbound HTTP and SMTP (libcurl), a real SMTP server in tests
   libcurl4-openssl-dev python3-aiosmtpd
+  # the dashboard's browser tests (tests/e2e): a real browser, and node for playwright-core
+  chromium nodejs
 )
+
+# npm only when no npm is on PATH already (a node installed another way brings its own).
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -19,6 +19,7 @@
 #include "herald/http/ingest.hpp"
 #include "herald/http/query.hpp"
 #include "herald/json.hpp"
+#include "static_files.hpp"
 
 namespace herald::http::detail {
 namespace {
@@ -665,6 +666,19 @@ void handle_request(RouteContext context) {
     return get_metrics(call);
   }
 
+  // The dashboard: every path outside /api/ is one of web/'s embedded files.
+  if (s.empty() || s[0] != "api") {
+    call.set_route("GET /{web file}");
+    if (!get) return method_not_allowed(call, "GET");
+    const EmbeddedFile* file = find_web_file(s);
+    if (file == nullptr) {
+      return call.fail(
+          api_error(bhttp::status::not_found, "not_found",
+                    fmt::format("no file {} in the dashboard; the API lives under /api/v1",
+                                std::string_view(call.request().target()).substr(0, 128))));
+    }
+    return call.reply(web_file_response(call.request(), *file));
+  }
   if (s.size() < 3 || s[0] != "api" || s[1] != "v1") {
     return call.fail(api_error(bhttp::status::not_found, "not_found",
                                "no such endpoint; the API lives under /api/v1 (docs/http-api.md)"));

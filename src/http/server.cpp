@@ -171,7 +171,10 @@ void ServerState::remove_connection(std::uint64_t id) {
 
 void finish_response(Response& response, std::string_view request_id) {
   response.set("X-Request-Id", request_id);
-  response.set(bhttp::field::cache_control, "no-store");
+  // API answers are never cached; the dashboard's files set their own (revalidated by ETag).
+  if (response.find(bhttp::field::cache_control) == response.end()) {
+    response.set(bhttp::field::cache_control, "no-store");
+  }
   response.set("X-Content-Type-Options", "nosniff");
   response.prepare_payload();
 }
