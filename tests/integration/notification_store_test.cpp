@@ -523,6 +523,26 @@ TEST_P(NotificationStoreTest, WaitForDueReturnsWhenRoutingCreatesADelivery) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
 }
 
+TEST_P(NotificationStoreTest, WaitForDueOfAnotherStoreReturnsWhenRoutingCommits) {
+  if (GetParam() == Backend::sqlite) {
+    GTEST_SKIP() << "On SQLite a store wakes only its own waiters; other processes' workers "
+                    "wake on their timeouts";
+  }
+  auto other = open();
+  ASSERT_NE(other, nullptr);
+  const auto started = std::chrono::steady_clock::now();
+  auto waited = std::async(std::launch::async, [&] { other->wait_for_due(20s); });
+  // Route until the other store's waiter returns: its LISTEN connection may not be up yet when
+  // the first notification is sent.
+  std::int64_t position = 1;
+  while (waited.wait_for(200ms) != std::future_status::ready &&
+         std::chrono::steady_clock::now() - started < 10s) {
+    make_deliveries(1, position++);
+  }
+  waited.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+}
+
 TEST_P(NotificationStoreTest, WaitForDueReturnsOnWake) {
   const auto started = std::chrono::steady_clock::now();
   auto waited = std::async(std::launch::async, [&] { store_->wait_for_due(20s); });
