@@ -379,6 +379,12 @@ class SqlNotificationStore final : public NotificationStore {
           ErrorCode::invalid_argument, "lease",
           "expected 1 second to a year, got " + std::to_string(lease.count()) + " s"));
     }
+    if (auto checked = check_timestamp("now", now); !checked) {
+      return std::unexpected(checked.error());
+    }
+    if (auto checked = check_timestamp("lease", now + lease); !checked) {
+      return std::unexpected(checked.error());
+    }
     remember_generation();
     return in_write<std::vector<DeliveryRecord>>(
         "claim due deliveries for worker '" + worker + "'",
@@ -428,6 +434,13 @@ class SqlNotificationStore final : public NotificationStore {
       return std::unexpected(
           Error::for_field(ErrorCode::invalid_argument, "outcome.duration_us",
                            "expected 0 or more, got " + std::to_string(outcome.duration_us)));
+    }
+    if (auto checked = check_timestamp("outcome.started_at", outcome.started_at); !checked) {
+      return checked;
+    }
+    if (auto checked = check_timestamp("outcome.next_attempt_at", outcome.next_attempt_at);
+        !checked) {
+      return checked;
     }
     const std::string error_text = sanitize_text(outcome.error, max_error_bytes);
     std::optional<std::string> disable_reason;
@@ -595,6 +608,9 @@ class SqlNotificationStore final : public NotificationStore {
   }
 
   std::expected<DeliveryRecord, Error> resend(std::int64_t id, Timestamp now) override {
+    if (auto checked = check_timestamp("now", now); !checked) {
+      return std::unexpected(checked.error());
+    }
     auto record = in_write<DeliveryRecord>(
         "re-send delivery " + std::to_string(id),
         [&](SqlConnection& c) -> std::expected<DeliveryRecord, Error> {
@@ -683,6 +699,9 @@ class SqlNotificationStore final : public NotificationStore {
                                               "at most " + std::to_string(max_marked_ids) +
                                                   " ids at once, got " +
                                                   std::to_string(ids.size())));
+    }
+    if (auto checked = check_timestamp("now", now); !checked) {
+      return std::unexpected(checked.error());
     }
     const std::set<std::int64_t> wanted(ids.begin(), ids.end());
     const std::vector<std::int64_t> unique(wanted.begin(), wanted.end());
@@ -901,6 +920,12 @@ class SqlNotificationStore final : public NotificationStore {
           ErrorCode::invalid_argument, "overlap",
           "expected 0 seconds to a year, got " + std::to_string(overlap.count()) + " s"));
     }
+    if (auto checked = check_timestamp("now", now); !checked) {
+      return std::unexpected(checked.error());
+    }
+    if (auto checked = check_timestamp("overlap", now + overlap); !checked) {
+      return std::unexpected(checked.error());
+    }
     auto secret = generate_webhook_secret();
     if (!secret) return std::unexpected(secret.error());
     return in_write<WebhookEndpoint>(
@@ -983,6 +1008,8 @@ class SqlNotificationStore final : public NotificationStore {
 
   void remember_generation() {
     std::lock_guard lock(wake_mutex_);
+    // Threads that claimed and ended without waiting leave entries behind: keep the map small.
+    if (seen_by_thread_.size() >= 1024) seen_by_thread_.clear();
     seen_by_thread_[std::this_thread::get_id()] = wake_generation_;
   }
 

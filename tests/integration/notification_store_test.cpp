@@ -473,6 +473,26 @@ TEST_P(NotificationStoreTest, FinishAttemptRefusesAStatusThatIsNotAnOutcome) {
   EXPECT_EQ(must(store_->get_delivery(taken.id), "get").status, DeliveryStatus::sending);
 }
 
+TEST_P(NotificationStoreTest, TimesOutsideTheYears1To9999AreRefused) {
+  make_deliveries(1);
+  const DeliveryRecord taken = claim_one("w", herald::now() + 1s, 30s);
+
+  auto never = store_->finish_attempt(taken.id, "w",
+                                      {.status = DeliveryStatus::retrying,
+                                       .next_attempt_at = Timestamp::max(),
+                                       .started_at = herald::now()});
+  auto ancient = store_->claim_due("w", Timestamp::min(), 30s, 1);
+  auto rotate = store_->rotate_secret(1, Timestamp::max(), 60s);
+
+  ASSERT_FALSE(never);
+  EXPECT_EQ(never.error().field, "outcome.next_attempt_at");
+  ASSERT_FALSE(ancient);
+  EXPECT_EQ(ancient.error().field, "now");
+  ASSERT_FALSE(rotate);
+  EXPECT_EQ(rotate.error().field, "now");
+  EXPECT_EQ(must(store_->get_delivery(taken.id), "get").status, DeliveryStatus::sending);
+}
+
 TEST_P(NotificationStoreTest, ResendWorksOnlyForDeadOrFailedDeliveries) {
   make_deliveries(2);
   const Timestamp t0 = herald::now() + 1s;
