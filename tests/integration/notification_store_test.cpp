@@ -382,6 +382,25 @@ TEST_P(NotificationStoreTest, ClaimDueTakesOnlyDueDeliveriesOldestFirst) {
   EXPECT_FALSE(must(store_->next_due(), "next_due")) << "no pending or retrying delivery is left";
 }
 
+TEST_P(NotificationStoreTest, ClaimDueReturnsTheEarliestDueFirst) {
+  make_deliveries(2);
+  const Timestamp t0 = herald::now() + 1s;
+  const auto taken = must(store_->claim_due("w", t0, 30s, 2), "claim");
+  ASSERT_EQ(taken.size(), 2u);
+  must(store_->finish_attempt(taken[0].id, "w",
+                              {.status = DeliveryStatus::retrying, .next_attempt_at = t0 + 10s}),
+       "first retries later");
+  must(store_->finish_attempt(taken[1].id, "w",
+                              {.status = DeliveryStatus::retrying, .next_attempt_at = t0 + 5s}),
+       "second retries sooner");
+
+  const auto again = must(store_->claim_due("w", t0 + 20s, 30s, 2), "claim again");
+
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].id, taken[1].id);
+  EXPECT_EQ(again[1].id, taken[0].id);
+}
+
 TEST_P(NotificationStoreTest, AnExpiredClaimIsReclaimedAndTheFirstWorkerGetsConflict) {
   make_deliveries(1);
   const Timestamp now = herald::now() + 1s;
