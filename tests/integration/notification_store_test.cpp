@@ -258,6 +258,39 @@ TEST_P(NotificationStoreTest, ApplyRoutingReplayCreatesNothingNewAndStillMovesTh
   EXPECT_EQ(checkpoint("notify"), 4);
 }
 
+TEST_P(NotificationStoreTest, ApplyRoutingWritesARepeatedItemOfOneBatchOnce) {
+  RoutedEvent event = routed(1);
+  event.inbox.push_back(inbox_item(event, 42));
+  event.inbox.push_back(inbox_item(event, 42));
+  event.deliveries.push_back(delivery(event, "user:42"));
+  event.deliveries.push_back(delivery(event, "user:42"));
+  event.deliveries.push_back(delivery(event, "user:42", Channel::discord));
+  const std::vector<RoutedEvent> events{event};
+
+  EXPECT_EQ(must(store_->apply_routing(events, "notify"), "apply_routing"), 3u);
+
+  EXPECT_EQ(must(store_->list_inbox({.user_id = 42}), "inbox").size(), 1u);
+  EXPECT_EQ(must(store_->list_deliveries({}), "deliveries").size(), 2u);
+}
+
+TEST_P(NotificationStoreTest, ApplyRoutingOfMoreItemsThanOneStatementTakes) {
+  std::vector<RoutedEvent> events;
+  for (int e = 1; e <= 3; ++e) {
+    RoutedEvent event = routed(e);
+    for (int user = 1; user <= 150; ++user) {
+      event.inbox.push_back(inbox_item(event, user));
+      event.deliveries.push_back(delivery(event, "user:" + std::to_string(user)));
+    }
+    events.push_back(std::move(event));
+  }
+
+  EXPECT_EQ(must(store_->apply_routing(events, "notify"), "apply_routing"), 900u);
+
+  EXPECT_EQ(must(store_->unread_count(150), "unread"), 3);
+  EXPECT_EQ(must(store_->list_deliveries({.limit = 1000}), "deliveries").size(), 450u);
+  EXPECT_EQ(must(store_->apply_routing(events, "notify"), "replay"), 0u);
+}
+
 TEST_P(NotificationStoreTest, ApplyRoutingRefusesABadItemAndWritesNothing) {
   RoutedEvent good = routed(1);
   good.deliveries.push_back(delivery(good, "user:1"));
