@@ -85,7 +85,8 @@ class NotificationStoreTest : public ::testing::TestWithParam<Backend> {
       dir_.emplace();
       location_ = dir_->file("herald.db");
     }
-    auto events = open_store(StoreOptions{.location = location_, .catalog = &catalog_});
+    auto events = open_store(
+        StoreOptions{.location = location_, .catalog = &store_test::catalog_with_legacy()});
     ASSERT_TRUE(events) << events.error().message;
     events_ = std::move(*events);
     store_ = open();
@@ -183,7 +184,6 @@ class NotificationStoreTest : public ::testing::TestWithParam<Backend> {
     return claimed.front();
   }
 
-  EventCatalog catalog_;
   std::optional<TempDir> dir_;
   std::string pg_base_url_;
   std::string pg_schema_;
@@ -349,6 +349,37 @@ TEST_P(NotificationStoreTest, DirectoryChangesApplyInOrder) {
   EXPECT_EQ(must(store_->group("match:12"), "group"), (std::vector<std::int64_t>{8, 7}));
   EXPECT_TRUE(must(store_->group("invite:ABC"), "emptied group").empty());
   EXPECT_TRUE(must(store_->group("unknown"), "unknown group").empty());
+}
+
+TEST_P(NotificationStoreTest, RoutingAndClaimsWorkWhileTheEventStoreAppends) {
+  std::string append_failure;
+  std::thread appender([&] {
+    for (int i = 1; i <= 300; ++i) {
+      if (auto appended = events_->append(store_test::tournament_created(i)); !appended) {
+        append_failure = appended.error().message;
+        return;
+      }
+    }
+  });
+  std::size_t created = 0;
+  std::size_t claimed = 0;
+  for (int batch = 0; batch < 30; ++batch) {
+    std::vector<RoutedEvent> events;
+    for (int i = 0; i < 10; ++i) {
+      RoutedEvent event = routed(batch * 10 + i + 1);
+      event.deliveries.push_back(delivery(event, "user:42"));
+      events.push_back(std::move(event));
+    }
+    created += must(store_->apply_routing(events, "notify"), "apply_routing");
+    claimed += must(store_->claim_due("w", herald::now() + 1s, 30s, 5), "claim_due").size();
+  }
+  appender.join();
+
+  EXPECT_EQ(append_failure, "");
+  EXPECT_EQ(created, 300u);
+  EXPECT_EQ(claimed, 150u);
+  EXPECT_EQ(must(events_->count(), "count"), 300);
+  EXPECT_EQ(checkpoint("notify"), 300);
 }
 
 // --- the delivery queue ---
