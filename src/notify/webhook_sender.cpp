@@ -55,8 +55,17 @@ class WebhookSender final : public Sender {
     const WebhookEndpoint& endpoint = *request.endpoint;
     auto payload = detail::parse_payload(request.delivery.payload);
     if (!payload) return payload.error();
-    auto body = detail::payload_string(*payload, "body");
-    if (!body) return body.error();
+    // `body` is the event's JSON text in a string, sent byte for byte; an object is accepted too
+    // (serialized compactly), so a router that embeds the event still works.
+    std::string body;
+    if (const auto* member = payload->if_contains("body");
+        member != nullptr && member->is_object()) {
+      body = boost::json::serialize(*member);
+    } else {
+      auto text = detail::payload_string(*payload, "body");
+      if (!text) return text.error();
+      body = std::move(*text);
+    }
     auto event_type = detail::payload_string(*payload, "event_type");
     if (!event_type) return event_type.error();
 
@@ -66,7 +75,7 @@ class WebhookSender final : public Sender {
     std::string signatures;
     for (const WebhookSecret& secret : endpoint.secrets) {
       if (secret.expires_at && *secret.expires_at <= request.now) continue;
-      auto signature = webhook_signature(secret.secret, id, timestamp, *body);
+      auto signature = webhook_signature(secret.secret, id, timestamp, body);
       if (!signature) {
         return detail::permanent("webhook endpoint " + std::to_string(endpoint.id) +
                                  ": a secret is malformed: " + signature.error().message);
@@ -88,7 +97,7 @@ class WebhookSender final : public Sender {
     detail::HttpRequest http;
     http.method = "POST";
     http.url = endpoint.url;
-    http.body = *body;
+    http.body = std::move(body);
     http.timeout = options_.timeout;
     http.resolve = std::move(target->resolve);
     if (!options_.allow_private_targets) http.address_allowed = detail::is_allowed_socket_address;
