@@ -205,7 +205,7 @@ class EmailSender final : public Sender {
       return detail::permanent("payload member 'to_name': invalid header");
     if (has_line_break(*title)) return detail::permanent("payload member 'title': invalid header");
     if (!is_valid_address(options_.from)) {
-      return detail::permanent("email option 'from': invalid address '" + options_.from + "'");
+      return detail::permanent("email option 'from': invalid address");
     }
     if (has_line_break(options_.from_name) ||
         options_.message_id_domain.find_first_of("\r\n<> @") != std::string::npos) {
