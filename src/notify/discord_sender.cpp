@@ -256,41 +256,48 @@ class DiscordDmSender final : public Sender {
     const std::string content = message_content(*title, *markdown, *link);
     if (content.empty()) return detail::permanent("payload: the message is empty");
 
+    for (int attempt = 0;; ++attempt) {
+      std::optional<std::string> channel_id = client_.cached_channel(*discord_id);
+      const bool from_cache = channel_id.has_value();
+      auto sent = post_message(*discord_id, channel_id, content, deadline);
+      // A cached DM channel that vanished (404, code 10003 Unknown Channel) is opened again once.
+      if (!sent && from_cache && attempt == 0 && sent.error().status_code == 404 &&
+          sent.error().error.find("(code 10003)") != std::string::npos) {
+        client_.forget_channel(*discord_id);
+        continue;
+      }
+      if (!sent) return sent.error();
+      return SendResult{SendOutcome::sent, sent->status, {}, {}};
+    }
+  }
+
+ private:
+  std::expected<detail::HttpResponse, SendResult> post_message(
+      const std::string& discord_id, std::optional<std::string> channel_id,
+      const std::string& content, Clock::time_point deadline) {
     const std::string& base = client_.options().api_base;
-    std::optional<std::string> channel_id = client_.cached_channel(*discord_id);
     if (!channel_id) {
       auto opened =
           client_.call("POST /users/@me/channels", base + "/users/@me/channels",
-                       boost::json::serialize(boost::json::object{{"recipient_id", *discord_id}}),
+                       boost::json::serialize(boost::json::object{{"recipient_id", discord_id}}),
                        true, deadline);
-      if (!opened) return opened.error();
+      if (!opened) return std::unexpected(opened.error());
       boost::system::error_code ec;
       const boost::json::value dm = boost::json::parse(opened->body, ec);
       const boost::json::value* id =
           !ec && dm.is_object() ? dm.as_object().if_contains("id") : nullptr;
       if (id == nullptr || !id->is_string() || !is_snowflake(id->as_string())) {
-        return detail::transient("Discord's Create DM answer has no channel id", opened->status);
+        return std::unexpected(
+            detail::transient("Discord's Create DM answer has no channel id", opened->status));
       }
       channel_id = std::string(id->as_string());
-      client_.cache_channel(*discord_id, *channel_id);
+      client_.cache_channel(discord_id, *channel_id);
     }
     const std::string route = "POST /channels/" + *channel_id + "/messages";
-    auto sent = client_.call(route, base + "/channels/" + *channel_id + "/messages",
-                             message_body(content), true, deadline);
-    if (!sent) {
-      // A DM channel that vanished (10003, Unknown Channel) is opened again on the next attempt.
-      if (sent.error().status_code == 404) {
-        client_.forget_channel(*discord_id);
-        if (sent.error().error.find("(code 10003)") != std::string::npos) {
-          return detail::transient(sent.error().error, 404);
-        }
-      }
-      return sent.error();
-    }
-    return SendResult{SendOutcome::sent, sent->status, {}, {}};
+    return client_.call(route, base + "/channels/" + *channel_id + "/messages",
+                        message_body(content), true, deadline);
   }
 
- private:
   DiscordClient client_;
 };
 

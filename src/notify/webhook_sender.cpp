@@ -89,6 +89,11 @@ class WebhookSender final : public Sender {
     }
 
     auto target = detail::check_target(endpoint.url, options_.allow_private_targets);
+    if (!target && target.error().code == ErrorCode::unavailable) {
+      // DNS may answer again later; the endpoint may just be briefly unresolvable.
+      return detail::transient("webhook endpoint " + std::to_string(endpoint.id) + ": " +
+                               target.error().message);
+    }
     if (!target) {
       return detail::permanent("webhook endpoint " + std::to_string(endpoint.id) + " (" +
                                endpoint.url + "): " + target.error().message);

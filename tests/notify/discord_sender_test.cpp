@@ -88,6 +88,29 @@ TEST(DiscordDmSender, CachesTheDmChannelPerRecipient) {
   EXPECT_NE(messages[0].channel_id, messages[2].channel_id);
 }
 
+TEST(DiscordDmSender, ReopensACachedDmChannelThatDiscordNoLongerKnows) {
+  FakeDiscord fake;
+  auto sender = make_discord_dm_sender(options_for(fake));
+  ASSERT_EQ(send(*sender, dm_delivery("111")).outcome, SendOutcome::sent);
+  fake.script(ScriptedFailure{
+      .status = 404, .code = 10003, .message = "Unknown Channel", .path_contains = "/messages"});
+  const SendResult result = send(*sender, dm_delivery("111"));
+  EXPECT_EQ(result.outcome, SendOutcome::sent) << result.error;
+  EXPECT_EQ(fake.dm_channel_requests(), 2);
+  EXPECT_EQ(fake.messages().size(), 2u);
+}
+
+TEST(DiscordDmSender, AnUnknownChannelRightAfterOpeningItIsPermanent) {
+  FakeDiscord fake;
+  auto sender = make_discord_dm_sender(options_for(fake));
+  fake.script(ScriptedFailure{
+      .status = 404, .code = 10003, .message = "Unknown Channel", .path_contains = "/messages"});
+  const SendResult result = send(*sender, dm_delivery("111"));
+  EXPECT_EQ(result.outcome, SendOutcome::permanent);
+  EXPECT_EQ(result.status_code, 404);
+  EXPECT_NE(result.error.find("Unknown Channel"), std::string::npos) << result.error;
+}
+
 TEST(DiscordDmSender, CutsLongMessagesTo2000CharactersWithAnEllipsis) {
   FakeDiscord fake;
   auto sender = make_discord_dm_sender(options_for(fake));
@@ -309,6 +332,42 @@ TEST(DiscordChannelSender, RefusesWebhookUrlsOffTheDiscordApi) {
     EXPECT_NE(result.error.find("'webhook_url'"), std::string::npos) << url << ": " << result.error;
   }
   EXPECT_EQ(fake.api_requests(), 0);
+}
+
+// The fake answers like Discord: the error shape for a missing token, empty and oversized
+// content, and X-RateLimit-* headers on every answer.
+TEST(FakeDiscord, AnswersBadRequestsWithDiscordsErrorShapes) {
+  FakeDiscord fake;
+  const auto post = [&](const std::string& path, const std::string& body, bool auth) {
+    detail::HttpRequest request;
+    request.url = fake.api_base() + path;
+    request.headers = {"Content-Type: application/json"};
+    if (auth) request.headers.push_back("Authorization: Bot fake-bot-token");
+    request.body = body;
+    auto response = detail::perform_http(request);
+    EXPECT_TRUE(response.has_value());
+    return response.value_or(detail::HttpResponse{});
+  };
+  const auto unauthorized = post("/users/@me/channels", R"({"recipient_id":"1"})", false);
+  EXPECT_EQ(unauthorized.status, 401);
+  EXPECT_EQ(boost::json::parse(unauthorized.body).at("message").as_string(), "401: Unauthorized");
+  const auto opened = post("/users/@me/channels", R"({"recipient_id":"1"})", true);
+  ASSERT_EQ(opened.status, 200);
+  EXPECT_TRUE(opened.header("x-ratelimit-remaining").has_value());
+  EXPECT_TRUE(opened.header("x-ratelimit-reset-after").has_value());
+  EXPECT_TRUE(opened.header("x-ratelimit-bucket").has_value());
+  const std::string channel(boost::json::parse(opened.body).at("id").as_string());
+  const auto empty = post("/channels/" + channel + "/messages", R"({"content":""})", true);
+  EXPECT_EQ(empty.status, 400);
+  EXPECT_EQ(boost::json::parse(empty.body).at("code").as_int64(), 50006);
+  const auto oversized = post("/channels/" + channel + "/messages",
+                              R"({"content":")" + std::string(2001, 'x') + R"("})", true);
+  EXPECT_EQ(oversized.status, 400);
+  EXPECT_EQ(boost::json::parse(oversized.body).at("code").as_int64(), 50035);
+  const auto unknown = post("/channels/42/messages", R"({"content":"hi"})", true);
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(boost::json::parse(unknown.body).at("code").as_int64(), 10003);
+  EXPECT_TRUE(fake.messages().empty());
 }
 
 // The fake as a process, as cluster tests run it: the port on stdout's first line, the messages
