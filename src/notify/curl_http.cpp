@@ -146,7 +146,9 @@ std::expected<HttpResponse, HttpFailure> perform_http(const HttpRequest& request
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   // Ignore http_proxy and friends: the address check must see the real target.
   curl_easy_setopt(curl, CURLOPT_PROXY, "");
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  // Zero would mean "no timeout" to libcurl.
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   std::max(1L, static_cast<long>(request.timeout.count())));
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (request.method != "GET") {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());

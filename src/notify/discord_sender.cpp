@@ -159,6 +159,8 @@ class DiscordClient {
   struct Bucket {
     long remaining = 1;
     Clock::time_point reset_at{};
+    /// Discord's X-RateLimit-Bucket hash, for the operator's messages.
+    std::string hash;
   };
 
   static std::chrono::milliseconds until(Clock::time_point at, Clock::time_point now) {
@@ -174,8 +176,11 @@ class DiscordClient {
     }
     const auto it = buckets_.find(route);
     if (it != buckets_.end() && it->second.remaining <= 0 && it->second.reset_at > now) {
-      return detail::transient("Discord's rate limit for " + route + " is exhausted", std::nullopt,
-                               until(it->second.reset_at, now));
+      return detail::transient(
+          "Discord's rate limit for " + route +
+              (it->second.hash.empty() ? "" : " (bucket " + it->second.hash + ")") +
+              " is exhausted",
+          std::nullopt, until(it->second.reset_at, now));
     }
     return std::nullopt;
   }
@@ -186,8 +191,9 @@ class DiscordClient {
     if (!remaining || !reset_after) return;
     std::lock_guard lock(mutex_);
     if (buckets_.size() > 10'000) buckets_.clear();
-    buckets_[route] =
-        Bucket{static_cast<long>(*remaining), Clock::now() + detail::seconds_to_wait(*reset_after)};
+    std::string hash(response.header("x-ratelimit-bucket").value_or("").substr(0, 64));
+    buckets_[route] = Bucket{static_cast<long>(*remaining),
+                             Clock::now() + detail::seconds_to_wait(*reset_after), std::move(hash)};
   }
 
   SendResult rate_limited(const std::string& route, const detail::HttpResponse& response) {
@@ -216,7 +222,9 @@ class DiscordClient {
       if (global) {
         global_until_ = std::max(global_until_, until_at);
       } else {
-        buckets_[route] = Bucket{0, until_at};
+        auto& bucket = buckets_[route];
+        bucket.remaining = 0;
+        bucket.reset_at = until_at;
       }
     }
     return detail::transient(
