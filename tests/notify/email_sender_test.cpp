@@ -61,7 +61,8 @@ class SmtpServer {
                           "smtp_test_handler.RecordingMailbox",
                           maildir.c_str(),
                           nullptr};
-    const char* envp[] = {pythonpath.c_str(), "PATH=/usr/bin:/bin", nullptr};
+    const char* envp[] = {pythonpath.c_str(), "PYTHONDONTWRITEBYTECODE=1", "PATH=/usr/bin:/bin",
+                          nullptr};
     if (posix_spawn(&pid_, argv[0], nullptr, nullptr, const_cast<char* const*>(argv),
                     const_cast<char* const*>(envp)) != 0) {
       pid_ = 0;
