@@ -46,7 +46,11 @@ class DirectoryOverlay final : public Directory {
  private:
   Directory& base_;
   std::map<std::int64_t, std::optional<UserProfile>> users_;
+  /// User changes applied before the user was read from `base_`; replayed on the first read.
+  std::map<std::int64_t, std::vector<DirectoryChange>> pending_users_;
   std::map<std::int64_t, std::set<std::int64_t>> members_;
+  /// Membership changes applied before the organization's members were read from `base_`.
+  std::map<std::int64_t, std::vector<DirectoryChange>> pending_members_;
   std::map<std::string, std::vector<std::int64_t>> groups_;
   std::map<std::int64_t, UserPreferences> preferences_;
   std::map<std::int64_t, std::vector<WebhookEndpoint>> endpoints_;
@@ -60,14 +64,18 @@ class DirectoryOverlay final : public Directory {
 bool channel_enabled(const KindInfo& kind, const UserPreferences& preferences, Channel channel,
                      std::optional<std::int64_t> organization_id) noexcept;
 
-/// Routes one event: applies nothing, only decides. The directory changes come first (the caller
-/// makes `directory` reflect them before asking for notices, see `DirectoryOverlay`), then each
-/// notice reaches its audience on every enabled channel, at most one message per user, kind and
-/// channel however many notices or subscriptions match; deleted users get nothing; a user with no
-/// Discord id gets no Discord message, one with no email address no email. Every event of an
-/// organization also goes to that organization's matching active webhook endpoints. Errors: the
-/// directory's or the rules'.
+/// Routes one event. First it applies the event's directory changes (`rules.directory_changes`)
+/// to `directory` in memory, so that the rules and the recipients see them (and so do later events
+/// routed through the same overlay), and returns them for the caller to write; applying a change
+/// twice is harmless. Then each notice reaches its audience on every enabled channel, at most one
+/// message per user and channel for the event however many notices or subscriptions match (the
+/// first notice wins); deleted users get nothing; a user unknown to the directory gets only
+/// in-app items, and only when named in `Audience::users`; a user with no Discord id gets no
+/// Discord message, one with no email address no email. Every event of an organization also goes
+/// to that organization's matching active webhook endpoints. Errors: the directory's or the
+/// rules', and `internal` for a notice whose kind is not among `rules.kinds()`.
 std::expected<RoutedEvent, Error> route_event(const StoredEvent& event,
-                                              const NotificationRules& rules, Directory& directory);
+                                              const NotificationRules& rules,
+                                              DirectoryOverlay& directory);
 
 }  // namespace herald::notify
