@@ -21,15 +21,16 @@ bool is_store_failure(const Error& error) noexcept {
 std::expected<RoutedEvent, Error> route_one(const StoredEvent& event,
                                             const NotificationRules& rules,
                                             DirectoryOverlay& overlay) {
-  std::vector<DirectoryChange> changes = rules.directory_changes(event);
-  // The router reads the directory as it is after the event (notification_rules.hpp): the
-  // overlay must hold this event's changes before it is asked.
-  for (const DirectoryChange& change : changes) overlay.apply(change);
+  // route_event applies the event's directory changes to the overlay itself, so that the events
+  // after it in the batch see them.
   auto routed = route_event(event, rules, overlay);
   if (routed) return routed;
   if (is_store_failure(routed.error())) return std::unexpected(std::move(routed.error()));
   // Retrying cannot help an event the rules reject, and the consumer never parks: keep its
-  // directory changes, tell nobody, and say so where an operator looks.
+  // directory changes, tell nobody, and say so where an operator looks. The overlay may hold
+  // part of them already; applying a change twice is harmless.
+  std::vector<DirectoryChange> changes = rules.directory_changes(event);
+  for (const DirectoryChange& change : changes) overlay.apply(change);
   spdlog::error(
       "notifications: event {} at position {} ({}) could not be routed and notifies nobody: {}",
       event.event->event_id.to_string(), event.position, event.event.event_type(),
