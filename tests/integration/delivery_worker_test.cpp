@@ -821,7 +821,7 @@ TEST_P(NotifyDelivery, ConsumerReplayCreatesNothingNew) {
   EXPECT_EQ(status->checkpoint, status->head);
 }
 
-TEST_P(NotifyDelivery, ConsumerRoutesEventByEventWhenTheBatchSizeIsOne) {
+TEST_P(NotifyDelivery, ConsumerInBatchesOfOneEventKeepsItsCheckpointAtTheHead) {
   const WelcomeRules rules;
   for (int user = 1; user <= 3; ++user) ASSERT_TRUE(events_->append(user_created(user)));
   auto consumer = herald::notify::make_notification_consumer(
