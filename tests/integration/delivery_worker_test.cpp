@@ -475,6 +475,23 @@ TEST_P(NotifyDelivery, GoneFailsTheDeliveryAndDisablesTheEndpoint) {
   EXPECT_EQ(disabled->disabled_reason, "410 Gone");
 }
 
+TEST_P(NotifyDelivery, FailsAWebhookToAMalformedOrUnknownEndpointWithoutSending) {
+  const auto ids = add_deliveries(Channel::webhook, {"endpoint:x", "endpoint:999999", "org:7"}, 7);
+  ASSERT_EQ(ids.size(), 3u);
+  ScriptedSender sender(Channel::webhook);
+  auto worker = make_worker(*notifications_, options("w1", &sender));
+  ASSERT_NE(worker, nullptr);
+  auto round = worker->run_once();
+  ASSERT_TRUE(round) << round.error().message;
+  EXPECT_EQ(round->failed, 3u);
+  EXPECT_EQ(sender.total(), 0);
+  EXPECT_EQ(delivery(ids[0]).last_error,
+            "recipient 'endpoint:x' does not name a webhook endpoint (expected endpoint:<id>)");
+  EXPECT_EQ(delivery(ids[1]).last_error, "endpoint 999999 no longer exists");
+  EXPECT_EQ(delivery(ids[2]).last_error,
+            "recipient 'org:7' does not name a webhook endpoint (expected endpoint:<id>)");
+}
+
 TEST_P(NotifyDelivery, ARunOfFailuresAtTheThresholdDisablesTheEndpoint) {
   auto endpoint = notifications_->create_endpoint(7, "http://127.0.0.1:9/hook", {});
   ASSERT_TRUE(endpoint) << endpoint.error().message;
@@ -722,6 +739,9 @@ TEST_P(NotifyDelivery, RefusesOptionsOutOfRangeNamingTheOption) {
 /// directory with their Discord id.
 class WelcomeRules final : public herald::notify::NotificationRules {
  public:
+  /// The rules reject the creation of this user, as a malformed event.
+  std::optional<std::int64_t> rejected_user;
+
   std::span<const herald::notify::KindInfo> kinds() const override { return kinds_; }
 
   std::vector<herald::notify::DirectoryChange> directory_changes(
@@ -741,6 +761,10 @@ class WelcomeRules final : public herald::notify::NotificationRules {
     const auto* created = event.event.get<UserCreatedEvent>();
     if (created == nullptr || !created->entity_id) return std::vector<herald::notify::Notice>{};
     const std::int64_t user = std::get<std::int64_t>(*created->entity_id);
+    if (user == rejected_user) {
+      return std::unexpected(herald::Error::for_field(herald::ErrorCode::invalid_argument,
+                                                      "entity_id", "a user the test rejects"));
+    }
     const std::string name = created->discord_username.value_or("someone");
     herald::notify::Notice notice;
     notice.kind = "welcome";
@@ -831,6 +855,28 @@ TEST_P(NotifyDelivery, ConsumerInBatchesOfOneEventKeepsItsCheckpointAtTheHead) {
   EXPECT_EQ(*handled, 3u);
   EXPECT_EQ(delivery_count(*notifications_), 3u);
   auto status = herald::consumer_status(*events_, "notify-one");
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->checkpoint, status->head);
+}
+
+TEST_P(NotifyDelivery, ConsumerPassesAnEventTheRulesRejectAndNotifiesTheOthers) {
+  WelcomeRules rules;
+  rules.rejected_user = 2;
+  for (int user = 1; user <= 3; ++user) ASSERT_TRUE(events_->append(user_created(user)));
+  auto consumer = herald::notify::make_notification_consumer(*events_, *notifications_, rules);
+  auto handled = consumer->catch_up();
+  ASSERT_TRUE(handled) << handled.error().message;
+  EXPECT_EQ(*handled, 3u);
+  EXPECT_EQ(inbox_size(*notifications_, 1), 1u);
+  EXPECT_EQ(inbox_size(*notifications_, 2), 0u);
+  EXPECT_EQ(inbox_size(*notifications_, 3), 1u);
+  EXPECT_EQ(delivery_count(*notifications_), 2u);
+  // The rejected event's directory changes were kept: the user is known.
+  auto user = notifications_->user(2);
+  ASSERT_TRUE(user) << user.error().message;
+  ASSERT_TRUE(user->has_value());
+  EXPECT_EQ((*user)->discord_id, 1002);
+  auto status = herald::consumer_status(*events_, "notifications");
   ASSERT_TRUE(status) << status.error().message;
   EXPECT_EQ(status->checkpoint, status->head);
 }
