@@ -325,6 +325,12 @@ std::optional<DeliveryStatus> DeliveryWorker::attempt(const DeliveryRecord& deli
     }
     return std::nullopt;
   }
+  if (outcome.status == DeliveryStatus::retrying) {
+    // A new due time that next_due did not know of when the claiming thread computed its wait
+    // (the delivery was still sending then). The store remembers a wake between a thread's claim
+    // and its next wait_for_due, so this is not lost when it comes before the wait.
+    store_.wake();
+  }
   if (metrics_) {
     if (auto& counter =
             metrics_->deliveries[channel_index(delivery.channel)][outcome_index(outcome.status)]) {
