@@ -8,6 +8,7 @@
 #include <charconv>
 #include <climits>
 #include <cstdio>
+#include <exception>
 #include <string_view>
 #include <utility>
 
@@ -252,9 +253,20 @@ std::optional<DeliveryStatus> DeliveryWorker::attempt(const DeliveryRecord& deli
                                    "' on worker " + options_.worker_id};
     } else {
       const auto started = std::chrono::steady_clock::now();
-      result = sender->second->send(SendRequest{.delivery = delivery,
-                                                .endpoint = endpoint ? &*endpoint : nullptr,
-                                                .now = outcome.started_at});
+      // Senders promise not to throw; one that does must not take a sending thread down with
+      // it, and its attempt is worth another try.
+      try {
+        result = sender->second->send(SendRequest{.delivery = delivery,
+                                                  .endpoint = endpoint ? &*endpoint : nullptr,
+                                                  .now = outcome.started_at});
+      } catch (const std::exception& e) {
+        result = SendResult{.outcome = SendOutcome::transient,
+                            .error = std::string("the sender threw: ") + e.what()};
+      } catch (...) {
+        result =
+            SendResult{.outcome = SendOutcome::transient,
+                       .error = "the sender threw an exception not derived from std::exception"};
+      }
       const auto took = std::chrono::steady_clock::now() - started;
       outcome.duration_us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
       provider_asked = true;

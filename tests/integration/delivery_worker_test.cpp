@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <variant>
@@ -120,6 +121,13 @@ class ScriptedSender final : public herald::notify::Sender {
   std::vector<std::int64_t> endpoints_seen_;
   int entered_ = 0;
   bool held_ = false;
+};
+
+/// A sender that breaks its promise not to throw.
+class ThrowingSender final : public herald::notify::Sender {
+ public:
+  Channel channel() const noexcept override { return Channel::email; }
+  SendResult send(const SendRequest&) override { throw std::runtime_error("boom"); }
 };
 
 /// A clock the test moves by hand, shared by every worker of a test.
@@ -451,6 +459,17 @@ TEST_P(NotifyDelivery, RetriesAChannelWithoutASenderAndSaysWhy) {
   EXPECT_EQ(retrying.status, DeliveryStatus::retrying);
   EXPECT_EQ(retrying.last_error, "no sender is configured for channel 'email' on worker w1");
   EXPECT_EQ(discord.total(), 0);
+}
+
+TEST_P(NotifyDelivery, RetriesAnAttemptWhoseSenderThrew) {
+  const std::int64_t id = add_delivery(Channel::email, "user:1");
+  ThrowingSender sender;
+  auto worker = make_worker(*notifications_, options("w1", &sender));
+  ASSERT_NE(worker, nullptr);
+  auto round = worker->run_once();
+  ASSERT_TRUE(round) << round.error().message;
+  EXPECT_EQ(round->retrying, 1u);
+  EXPECT_EQ(delivery(id).last_error, "the sender threw: boom");
 }
 
 TEST_P(NotifyDelivery, GoneFailsTheDeliveryAndDisablesTheEndpoint) {
