@@ -42,6 +42,7 @@ struct DeliveryWorkerOptions {
   /// The longest wait between two looks at the queue when nothing is due (a claim expired by a
   /// crashed worker, a delivery created by another process on a SQLite file). 1 ms to 1 h.
   std::chrono::milliseconds poll_interval{1000};
+  /// When a transient failure is tried again, and when it is given up on.
   RetryPolicy retry;
   /// Consecutive failed attempts to a webhook endpoint that disable it. 1 or more.
   int endpoint_failure_threshold = 20;
@@ -67,9 +68,13 @@ std::string default_worker_id();
 struct WorkerRound {
   /// Deliveries claimed (each got one attempt).
   std::size_t claimed = 0;
+  /// Attempts recorded as sent.
   std::size_t sent = 0;
+  /// Attempts recorded as retrying (another attempt is due later).
   std::size_t retrying = 0;
+  /// Attempts recorded as failed (permanent, 410, a disabled or unknown endpoint).
   std::size_t failed = 0;
+  /// Attempts recorded as dead (the retry policy gave up).
   std::size_t dead = 0;
   /// Attempts whose outcome could not be recorded because the claim was lost (it expired and
   /// another worker took the delivery) or the store failed.
