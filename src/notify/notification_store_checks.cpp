@@ -109,6 +109,7 @@ std::expected<void, Error> check_inbox_item(const std::string& field, const NewI
     return std::unexpected(
         Error::for_field(ErrorCode::invalid_argument, field + ".event_id", "the nil UUID"));
   }
+  if (auto ok = check_timestamp(field + ".created_at", item.created_at); !ok) return ok;
   if (auto ok = check_text(field + ".title", item.title, max_title_bytes, true); !ok) return ok;
   if (auto ok = check_text(field + ".body", item.body, max_body_bytes, true); !ok) return ok;
   return check_text(field + ".link", item.link, max_url_bytes, true);
@@ -182,6 +183,18 @@ std::string sanitize_text(std::string_view value, std::size_t max_bytes) {
     }
   }
   return out;
+}
+
+std::expected<void, Error> check_timestamp(std::string_view field, Timestamp value) {
+  // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in microseconds since the epoch.
+  constexpr std::int64_t earliest = -62'135'596'800'000'000;
+  constexpr std::int64_t latest = 253'402'300'799'999'999;
+  const std::int64_t micros = value.time_since_epoch().count();
+  if (micros < earliest || micros > latest) {
+    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, field,
+                                            "expected a time in the years 1 to 9999"));
+  }
+  return {};
 }
 
 std::expected<void, Error> check_limit(std::string_view field, std::size_t limit) {

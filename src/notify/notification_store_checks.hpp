@@ -14,6 +14,7 @@
 #include "herald/error.hpp"
 #include "herald/notify/notification.hpp"
 #include "herald/notify/router.hpp"
+#include "herald/timestamp.hpp"
 
 namespace herald::notify::detail {
 
@@ -35,6 +36,8 @@ std::expected<void, Error> check_text(std::string_view field, std::string_view v
 /// `value` cut to at most `max_bytes` at a character boundary, with NUL bytes and invalid UTF-8
 /// replaced by '?': for provider errors, which are kept whatever they hold.
 std::string sanitize_text(std::string_view value, std::size_t max_bytes);
+/// Checks that `value` lies in the years 1 to 9999 (what both databases can store).
+std::expected<void, Error> check_timestamp(std::string_view field, Timestamp value);
 /// Checks a listing limit: 1 to 1000.
 std::expected<void, Error> check_limit(std::string_view field, std::size_t limit);
 /// Checks that an id is positive.

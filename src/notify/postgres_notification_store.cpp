@@ -355,13 +355,15 @@ class PostgresBackend final : public SqlBackend {
   // Keeps a LISTEN connection and calls `on_due` for every NOTIFY on the due channel, until the
   // backend is destroyed. Waits on the socket and on the stop pipe together.
   void listen_loop(const std::function<void()>& on_due) {
+    bool reconnecting = false;
     while (!stopping_) {
       try {
         pqxx::connection conn(conninfo_);
         DueReceiver receiver(conn, on_due);
-        // Deliveries made due while the listener was down are found by the next claim anyway;
-        // wake once so waiters look.
-        on_due();
+        // Deliveries made due while the listener was down sent notifications nobody heard: wake
+        // the waiters once so that they look.
+        if (reconnecting) on_due();
+        reconnecting = true;
         while (!stopping_) {
           pollfd fds[2] = {{.fd = conn.sock(), .events = POLLIN, .revents = 0},
                            {.fd = stop_pipe_[0], .events = POLLIN, .revents = 0}};

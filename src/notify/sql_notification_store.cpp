@@ -18,8 +18,12 @@ namespace {
 
 using Row = std::vector<std::optional<std::string>>;
 
-// Most ids one mark_inbox call names, and most members one group holds.
+// Most ids one mark_inbox call names.
 constexpr std::size_t max_marked_ids = 1000;
+
+// Rows per multi-row INSERT: 9 or 10 parameters each stays far below SQLite's 32766 and
+// PostgreSQL's 65535 parameters per statement.
+constexpr std::size_t rows_per_insert = 100;
 
 // Builds a statement's parameters in order; each call returns the placeholder to write.
 class Query {
@@ -340,14 +344,26 @@ class SqlNotificationStore final : public NotificationStore {
         [&](SqlConnection& c) -> std::expected<std::size_t, Error> {
           std::size_t count = 0;
           const Timestamp now = herald::now();
+          // Directory changes in order; inbox items and deliveries depend on none of them, so
+          // they go in multi-row statements (one round trip per chunk on PostgreSQL).
+          std::vector<const NewInboxItem*> inbox;
+          std::vector<const NewDelivery*> deliveries;
           for (const RoutedEvent& event : events) {
             for (const DirectoryChange& change : event.changes) apply_change(c, change);
-            for (const NewInboxItem& item : event.inbox) count += insert_inbox(c, item);
-            for (const NewDelivery& delivery : event.deliveries) {
-              const std::size_t added = insert_delivery(c, delivery, now);
-              count += added;
-              any_delivery = any_delivery || added > 0;
-            }
+            for (const NewInboxItem& item : event.inbox) inbox.push_back(&item);
+            for (const NewDelivery& delivery : event.deliveries) deliveries.push_back(&delivery);
+          }
+          for (std::size_t i = 0; i < inbox.size(); i += rows_per_insert) {
+            count += insert_inbox(
+                c, std::span(inbox).subspan(i, std::min(rows_per_insert, inbox.size() - i)));
+          }
+          for (std::size_t i = 0; i < deliveries.size(); i += rows_per_insert) {
+            const std::size_t added = insert_deliveries(
+                c,
+                std::span(deliveries).subspan(i, std::min(rows_per_insert, deliveries.size() - i)),
+                now);
+            count += added;
+            any_delivery = any_delivery || added > 0;
           }
           Query q(*backend_);
           q.run(c, "INSERT INTO herald_consumer_checkpoints (name, position, updated_at) VALUES (" +
@@ -378,6 +394,12 @@ class SqlNotificationStore final : public NotificationStore {
       return std::unexpected(Error::for_field(
           ErrorCode::invalid_argument, "lease",
           "expected 1 second to a year, got " + std::to_string(lease.count()) + " s"));
+    }
+    if (auto checked = check_timestamp("now", now); !checked) {
+      return std::unexpected(checked.error());
+    }
+    if (auto checked = check_timestamp("lease", now + lease); !checked) {
+      return std::unexpected(checked.error());
     }
     remember_generation();
     return in_write<std::vector<DeliveryRecord>>(
@@ -428,6 +450,13 @@ class SqlNotificationStore final : public NotificationStore {
       return std::unexpected(
           Error::for_field(ErrorCode::invalid_argument, "outcome.duration_us",
                            "expected 0 or more, got " + std::to_string(outcome.duration_us)));
+    }
+    if (auto checked = check_timestamp("outcome.started_at", outcome.started_at); !checked) {
+      return checked;
+    }
+    if (auto checked = check_timestamp("outcome.next_attempt_at", outcome.next_attempt_at);
+        !checked) {
+      return checked;
     }
     const std::string error_text = sanitize_text(outcome.error, max_error_bytes);
     std::optional<std::string> disable_reason;
@@ -595,6 +624,9 @@ class SqlNotificationStore final : public NotificationStore {
   }
 
   std::expected<DeliveryRecord, Error> resend(std::int64_t id, Timestamp now) override {
+    if (auto checked = check_timestamp("now", now); !checked) {
+      return std::unexpected(checked.error());
+    }
     auto record = in_write<DeliveryRecord>(
         "re-send delivery " + std::to_string(id),
         [&](SqlConnection& c) -> std::expected<DeliveryRecord, Error> {
@@ -683,6 +715,9 @@ class SqlNotificationStore final : public NotificationStore {
                                               "at most " + std::to_string(max_marked_ids) +
                                                   " ids at once, got " +
                                                   std::to_string(ids.size())));
+    }
+    if (auto checked = check_timestamp("now", now); !checked) {
+      return std::unexpected(checked.error());
     }
     const std::set<std::int64_t> wanted(ids.begin(), ids.end());
     const std::vector<std::int64_t> unique(wanted.begin(), wanted.end());
@@ -901,6 +936,12 @@ class SqlNotificationStore final : public NotificationStore {
           ErrorCode::invalid_argument, "overlap",
           "expected 0 seconds to a year, got " + std::to_string(overlap.count()) + " s"));
     }
+    if (auto checked = check_timestamp("now", now); !checked) {
+      return std::unexpected(checked.error());
+    }
+    if (auto checked = check_timestamp("overlap", now + overlap); !checked) {
+      return std::unexpected(checked.error());
+    }
     auto secret = generate_webhook_secret();
     if (!secret) return std::unexpected(secret.error());
     return in_write<WebhookEndpoint>(
@@ -983,6 +1024,8 @@ class SqlNotificationStore final : public NotificationStore {
 
   void remember_generation() {
     std::lock_guard lock(wake_mutex_);
+    // Threads that claimed and ended without waiting leave entries behind: keep the map small.
+    if (seen_by_thread_.size() >= 1024) seen_by_thread_.clear();
     seen_by_thread_[std::this_thread::get_id()] = wake_generation_;
   }
 
@@ -1040,34 +1083,43 @@ class SqlNotificationStore final : public NotificationStore {
     }
   }
 
-  std::size_t insert_inbox(SqlConnection& c, const NewInboxItem& item) {
+  std::size_t insert_inbox(SqlConnection& c, std::span<const NewInboxItem* const> items) {
     Query q(*backend_);
-    auto result = q.run(
-        c,
+    std::string sql =
         "INSERT INTO notify_inbox (user_id, kind, event_id, position, organization_id, title, "
-        "body, link, created_at) VALUES (" +
-            q.integer(item.user_id) + ", " + q.text(item.kind) + ", " +
-            q.text(item.event_id.to_string()) + ", " + q.integer(item.position) + ", " +
-            q.maybe_integer(item.organization_id) + ", " + q.text(item.title) + ", " +
-            q.text(item.body) + ", " + q.text(item.link) + ", " + q.timestamp(item.created_at) +
-            ") ON CONFLICT (user_id, event_id, kind) DO NOTHING");
-    return static_cast<std::size_t>(result.affected);
+        "body, link, created_at) VALUES ";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const NewInboxItem& item = *items[i];
+      if (i > 0) sql += ", ";
+      sql += "(" + q.integer(item.user_id) + ", " + q.text(item.kind) + ", " +
+             q.text(item.event_id.to_string()) + ", " + q.integer(item.position) + ", " +
+             q.maybe_integer(item.organization_id) + ", " + q.text(item.title) + ", " +
+             q.text(item.body) + ", " + q.text(item.link) + ", " + q.timestamp(item.created_at) +
+             ")";
+    }
+    sql += " ON CONFLICT (user_id, event_id, kind) DO NOTHING";
+    return static_cast<std::size_t>(q.run(c, sql).affected);
   }
 
-  std::size_t insert_delivery(SqlConnection& c, const NewDelivery& delivery, Timestamp now) {
+  std::size_t insert_deliveries(SqlConnection& c, std::span<const NewDelivery* const> deliveries,
+                                Timestamp now) {
     Query q(*backend_);
-    auto result = q.run(
-        c,
+    std::string sql =
         "INSERT INTO notify_deliveries (event_id, position, channel, recipient, user_id, "
         "organization_id, kind, payload, status, attempts, next_attempt_at, claimed_by, "
-        "last_error, created_at, updated_at) VALUES (" +
-            q.text(delivery.event_id.to_string()) + ", " + q.integer(delivery.position) + ", " +
-            q.text(to_string(delivery.channel)) + ", " + q.text(delivery.recipient) + ", " +
-            q.maybe_integer(delivery.user_id) + ", " + q.maybe_integer(delivery.organization_id) +
-            ", " + q.text(delivery.kind) + ", " + q.text(delivery.payload) + ", 'pending', 0, " +
-            q.timestamp(now) + ", '', '', " + q.timestamp(now) + ", " + q.timestamp(now) +
-            ") ON CONFLICT (event_id, recipient, channel) DO NOTHING");
-    return static_cast<std::size_t>(result.affected);
+        "last_error, created_at, updated_at) VALUES ";
+    const std::string at = q.timestamp(now);
+    for (std::size_t i = 0; i < deliveries.size(); ++i) {
+      const NewDelivery& delivery = *deliveries[i];
+      if (i > 0) sql += ", ";
+      sql += "(" + q.text(delivery.event_id.to_string()) + ", " + q.integer(delivery.position) +
+             ", " + q.text(to_string(delivery.channel)) + ", " + q.text(delivery.recipient) + ", " +
+             q.maybe_integer(delivery.user_id) + ", " + q.maybe_integer(delivery.organization_id) +
+             ", " + q.text(delivery.kind) + ", " + q.text(delivery.payload) + ", 'pending', 0, " +
+             at + ", '', '', " + at + ", " + at + ")";
+    }
+    sql += " ON CONFLICT (event_id, recipient, channel) DO NOTHING";
+    return static_cast<std::size_t>(q.run(c, sql).affected);
   }
 
   // Reads.
