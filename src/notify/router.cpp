@@ -184,10 +184,11 @@ std::expected<void, Error> route_notice(const Notice& notice, const KindInfo& ki
                        {"html", message.html},
                        {"link", message.link}});
     } else {
+      // The address itself stays out of the log: it may carry line breaks.
       spdlog::warn(
-          "notify: notice '{}' names the address '{}', which is not an email address; "
-          "no email is sent to it",
-          notice.kind, audience.email->substr(0, 300));
+          "notify: a '{}' notice names an address that is not an email address ({} bytes); no "
+          "email is sent to it",
+          notice.kind, audience.email->size());
     }
   }
   if (audience.announce_to) {
