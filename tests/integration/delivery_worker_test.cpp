@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "herald/domain/events.hpp"
+#include "herald/domain/notification_rules.hpp"
 #include "herald/durable_consumer.hpp"
 #include "herald/event_store.hpp"
 #include "herald/metrics.hpp"
@@ -898,6 +899,38 @@ TEST_P(NotifyDelivery, ConsumerPassesAnEventTheRulesRejectAndNotifiesTheOthers) 
   auto status = herald::consumer_status(*events_, "notifications");
   ASSERT_TRUE(status) << status.error().message;
   EXPECT_EQ(status->checkpoint, status->head);
+}
+
+TEST_P(NotifyDelivery, ConsumerWithThePlatformRulesTellsAUserInTheSameBatchAsTheirCreation) {
+  const auto& rules = herald::domain::platform_notification_rules();
+  herald::notify::UserPreferences preferences{.user_id = 5};
+  preferences.rules.push_back({.user_id = 5,
+                               .kind = "user_permission_changed",
+                               .channel = Channel::discord,
+                               .organization_id = std::nullopt,
+                               .enabled = true});
+  auto set = notifications_->set_preferences(preferences, rules.kinds());
+  ASSERT_TRUE(set) << set.error().message;
+  ASSERT_TRUE(events_->append(user_created(5)));
+  ASSERT_TRUE(
+      events_->append(EventPtr::make(herald::make<herald::domain::UserPermissionChangedEvent>(
+          {.entity_id = std::int64_t{5}, .user_id = herald::system_actor},
+          {.old_permission = "USER", .new_permission = "ADMIN"}))));
+  auto consumer = herald::notify::make_notification_consumer(*events_, *notifications_, rules);
+  auto handled = consumer->catch_up();
+  ASSERT_TRUE(handled) << handled.error().message;
+  EXPECT_EQ(*handled, 2u);
+  auto items = notifications_->list_inbox({.user_id = 5});
+  ASSERT_TRUE(items) << items.error().message;
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].kind, "user_permission_changed");
+  auto deliveries = notifications_->list_deliveries({.user_id = 5});
+  ASSERT_TRUE(deliveries) << deliveries.error().message;
+  ASSERT_EQ(deliveries->size(), 1u);
+  EXPECT_EQ((*deliveries)[0].channel, Channel::discord);
+  // The Discord id came from the creation routed just before, in the same batch.
+  EXPECT_NE((*deliveries)[0].payload.find("\"1005\""), std::string::npos)
+      << (*deliveries)[0].payload;
 }
 
 TEST_P(NotifyDelivery, ConsumerRestartResumesWhereItStopped) {
