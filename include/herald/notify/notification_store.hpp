@@ -109,7 +109,9 @@ class NotificationStore : public Directory {
                                                     const std::string& worker,
                                                     const AttemptOutcome& outcome) = 0;
   /// Blocks until a delivery may be due (one was created or re-sent through this object), or
-  /// `timeout` passes. Returns at once on `wake()`.
+  /// `timeout` passes. Returns at once on `wake()`, also for a wake (or a routing or re-send)
+  /// that came after the calling thread's last `claim_due` and before this call, so a claimer
+  /// that claims, then waits, never misses one.
   virtual void wait_for_due(std::chrono::milliseconds timeout) = 0;
   /// Makes every `wait_for_due` in progress return.
   virtual void wake() noexcept = 0;
