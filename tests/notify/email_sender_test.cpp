@@ -16,104 +16,18 @@
 #include <thread>
 
 #include "herald/notify/sender.hpp"
+#include "smtp_server.hpp"
 
 namespace herald::notify {
 namespace {
+
+using testing::free_port;
+using testing::SmtpServer;
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-
-std::uint16_t free_port() {
-  net::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
-}
-
-bool accepts_connections(std::uint16_t port) {
-  net::io_context io;
-  tcp::socket socket(io);
-  boost::system::error_code ec;
-  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
-  return !ec;
-}
-
-// A real SMTP server (aiosmtpd) writing to a Maildir, started once for the suite and stopped by
-// pid.
-class SmtpServer {
- public:
-  SmtpServer() {
-    char pattern[] = "/tmp/herald-smtp.XXXXXX";
-    dir_ = ::mkdtemp(pattern);
-    maildir_ = dir_ / "Maildir";
-    port_ = free_port();
-    const std::string listen = "127.0.0.1:" + std::to_string(port_);
-    const std::string maildir = maildir_.string();
-    const std::string pythonpath = std::string("PYTHONPATH=") + HERALD_NOTIFY_TEST_DIR;
-    const char* argv[] = {"/usr/bin/python3",
-                          "-m",
-                          "aiosmtpd",
-                          "-n",
-                          "-l",
-                          listen.c_str(),
-                          "-c",
-                          "smtp_test_handler.RecordingMailbox",
-                          maildir.c_str(),
-                          nullptr};
-    const char* envp[] = {pythonpath.c_str(), "PYTHONDONTWRITEBYTECODE=1", "PATH=/usr/bin:/bin",
-                          nullptr};
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, const_cast<char* const*>(argv),
-                    const_cast<char* const*>(envp)) != 0) {
-      pid_ = 0;
-      return;
-    }
-    const auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (accepts_connections(port_)) {
-        ready_ = true;
-        break;
-      }
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        break;
-      }
-      std::this_thread::sleep_for(50ms);  // Polling a TCP connect until the server listens.
-    }
-  }
-  ~SmtpServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  bool ready() const { return ready_; }
-  std::string url() const { return "smtp://127.0.0.1:" + std::to_string(port_); }
-
-  /// The raw messages delivered so far (Maildir new/), in no particular order.
-  std::vector<std::string> messages() const {
-    std::vector<std::string> out;
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(maildir_ / "new", ec)) {
-      std::ifstream in(entry.path(), std::ios::binary);
-      std::stringstream text;
-      text << in.rdbuf();
-      out.push_back(text.str());
-    }
-    return out;
-  }
-
- private:
-  fs::path dir_;
-  fs::path maildir_;
-  std::uint16_t port_ = 0;
-  pid_t pid_ = 0;
-  bool ready_ = false;
-};
 
 std::string decode_base64(std::string text) {
   std::erase_if(text, [](char c) { return c == '\r' || c == '\n' || c == ' '; });

@@ -86,8 +86,13 @@ std::optional<HttpResponseMessage> WebhookReceiver::handle(const HttpRequestMess
   // verifies. Compare in constant time.
   std::istringstream entries(got.signature);
   std::string entry;
+  std::vector<std::string> secrets;
+  {
+    std::lock_guard lock(mutex_);
+    secrets = secrets_;
+  }
   while (entries >> entry && !got.verified) {
-    for (const auto& secret : secrets_) {
+    for (const auto& secret : secrets) {
       const std::string expected = sign(secret, got.id, got.timestamp, got.body);
       if (expected.size() == entry.size() &&
           CRYPTO_memcmp(expected.data(), entry.data(), entry.size()) == 0) {
@@ -121,6 +126,15 @@ std::optional<HttpResponseMessage> WebhookReceiver::handle(const HttpRequestMess
   auto response = json_response(request, answer.status, "{}");
   for (const auto& [name, value] : answer.headers) response.set(name, value);
   return response;
+}
+
+}  // namespace herald::notify::testing
+
+namespace herald::notify::testing {
+
+void WebhookReceiver::add_secret(std::string secret) {
+  std::lock_guard lock(mutex_);
+  secrets_.push_back(std::move(secret));
 }
 
 }  // namespace herald::notify::testing

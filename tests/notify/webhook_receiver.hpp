@@ -47,6 +47,9 @@ class WebhookReceiver {
   /// "http://127.0.0.1:<port>/hooks".
   std::string url() const;
   std::uint16_t port() const noexcept { return server_->port(); }
+  /// Accepts signatures made with `secret` too (an endpoint registered after the receiver
+  /// started, since its URL names the receiver's port).
+  void add_secret(std::string secret);
   /// Queues an answer for the next verified request.
   void script(ScriptedAnswer answer);
   /// Every request received, verified or not.
