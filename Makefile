@@ -17,7 +17,7 @@ build: deps
 # The main job: the HTTP API and live stream on 127.0.0.1:8080 over ./herald.db (history
 # accumulates; `make clean` removes it). The first start creates an admin token and prints it.
 run: build
-	@$(BUILD_DIR)/herald serve --listen 127.0.0.1:8080 --db ./herald.db --bootstrap-admin-token
+	@$(BUILD_DIR)/herald serve --listen 127.0.0.1:8080 --db ./herald.db --bootstrap-admin-token --webhook-allow-private
 
 test: deps
 	@scripts/test.sh

@@ -15,6 +15,11 @@
 #include "herald/event_store.hpp"
 #include "herald/http/server.hpp"
 #include "herald/metrics.hpp"
+#include "herald/domain/notification_rules.hpp"
+#include "herald/notify/delivery_worker.hpp"
+#include "herald/notify/notification_consumer.hpp"
+#include "herald/notify/notification_store.hpp"
+#include "herald/notify/sender.hpp"
 #include "platform_consumers.hpp"
 #include "store_commands.hpp"
 
@@ -29,6 +34,15 @@ struct ServeCommand::Flags {
   std::int64_t shutdown_grace_ms = 10'000;
   bool bootstrap_admin = false;
   bool no_consumers = false;
+  // Notification delivery (docs/notifications.md).
+  bool no_delivery = false;
+  std::size_t delivery_threads = 4;
+  std::int64_t delivery_lease_s = 60;
+  std::string worker_id;
+  notify::DiscordOptions discord;
+  notify::EmailOptions email;
+  notify::WebhookOptions webhook;
+  std::int64_t webhook_timeout_ms = 10'000;
 };
 
 ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
@@ -112,6 +126,62 @@ ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
       ->add_flag("--no-consumers", f.no_consumers,
                  "Do not run the platform's durable consumers (the audit log) here")
       ->envname("HERALD_NO_CONSUMERS");
+  command_
+      ->add_flag("--no-delivery", f.no_delivery,
+                 "Do not send notifications from this process (another herald does)")
+      ->envname("HERALD_NO_DELIVERY");
+  command_
+      ->add_option("--delivery-threads", f.delivery_threads,
+                   "Notifications sent at once (Discord, email, webhooks)")
+      ->envname("HERALD_DELIVERY_THREADS")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
+      ->capture_default_str();
+  command_
+      ->add_option("--delivery-lease-s", f.delivery_lease_s,
+                   "How long a claimed notification is held before another process may send it "
+                   "(after a crash); longer than any provider's timeout")
+      ->envname("HERALD_DELIVERY_LEASE_S")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3600}))
+      ->capture_default_str();
+  command_
+      ->add_option("--worker-id", f.worker_id,
+                   "Names this process's delivery claims; default host-pid-random")
+      ->envname("HERALD_WORKER_ID");
+  command_
+      ->add_option("--discord-api-base", f.discord.api_base, "Discord's REST API base URL")
+      ->envname("HERALD_DISCORD_API_BASE")
+      ->capture_default_str();
+  command_
+      ->add_option("--discord-bot-token", f.discord.bot_token,
+                   "The Discord bot's token; without it no Discord direct message is sent "
+                   "(prefer the variable: a flag shows in the process list)")
+      ->envname("HERALD_DISCORD_BOT_TOKEN");
+  command_
+      ->add_option("--smtp-url", f.email.smtp_url,
+                   "SMTP server for email: smtp://host:587, smtps://host; without it no email "
+                   "is sent")
+      ->envname("HERALD_SMTP_URL");
+  command_->add_option("--smtp-from", f.email.from, "The address email comes from")
+      ->envname("HERALD_SMTP_FROM");
+  command_->add_option("--smtp-username", f.email.username, "SMTP login")
+      ->envname("HERALD_SMTP_USERNAME");
+  command_
+      ->add_option("--smtp-password", f.email.password,
+                   "SMTP password (prefer the variable: a flag shows in the process list)")
+      ->envname("HERALD_SMTP_PASSWORD");
+  command_->add_flag("--smtp-starttls", f.email.starttls, "Require STARTTLS on smtp://")
+      ->envname("HERALD_SMTP_STARTTLS");
+  command_
+      ->add_flag("--webhook-allow-private", f.webhook.allow_private_targets,
+                 "Let webhooks reach loopback, private and link-local addresses (tests, a "
+                 "trusted network)")
+      ->envname("HERALD_WEBHOOK_ALLOW_PRIVATE");
+  command_
+      ->add_option("--webhook-timeout-ms", f.webhook_timeout_ms,
+                   "How long a webhook receiver may take to answer")
+      ->envname("HERALD_WEBHOOK_TIMEOUT_MS")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{600'000}))
+      ->capture_default_str();
   command_->footer(
       "Stops gracefully on SIGTERM or SIGINT: no new connections, requests in flight answered,\n"
       "streams ended, consumers' checkpoints saved; exit status 0.\n"
@@ -188,6 +258,20 @@ int ServeCommand::run(std::FILE* out) {
     first_token = std::move(*made);
   }
 
+  auto notifications = notify::open_notification_store(*location);
+  if (!notifications) {
+    fmt::print(stderr, "herald serve: opening the notification tables failed: {}\n",
+               notifications.error().message);
+    return 1;
+  }
+  const notify::NotificationRules& rules = domain::platform_notification_rules();
+  if (!f.email.smtp_url.empty() && f.email.from.empty()) {
+    fmt::print(stderr,
+               "herald serve: --smtp-url needs --smtp-from (HERALD_SMTP_FROM), the address "
+               "email comes from\n");
+    return 2;
+  }
+
   f.server.limits.read_timeout = std::chrono::milliseconds(f.read_timeout_ms);
   f.server.limits.idle_timeout = std::chrono::milliseconds(f.idle_timeout_ms);
   f.server.heartbeat = std::chrono::milliseconds(f.heartbeat_ms);
@@ -208,6 +292,43 @@ int ServeCommand::run(std::FILE* out) {
       }
       consumers.push_back(std::move(consumer));
     }
+    auto notifier = notify::make_notification_consumer(store, **notifications, rules);
+    if (auto started = notifier->start(); !started) {
+      fmt::print(stderr, "herald serve: starting consumer '{}' failed: {}\n", notifier->name(),
+                 started.error().message);
+      return 1;
+    }
+    consumers.push_back(std::move(notifier));
+  }
+
+  // Senders for the channels that are configured; a delivery on another channel waits (and is
+  // retried on the schedule) until one is.
+  f.webhook.timeout = std::chrono::milliseconds(f.webhook_timeout_ms);
+  std::vector<std::unique_ptr<notify::Sender>> senders;
+  if (!f.discord.bot_token.empty()) senders.push_back(notify::make_discord_dm_sender(f.discord));
+  senders.push_back(notify::make_discord_channel_sender(f.discord));
+  if (!f.email.smtp_url.empty()) senders.push_back(notify::make_email_sender(f.email));
+  senders.push_back(notify::make_webhook_sender(f.webhook));
+  std::unique_ptr<notify::DeliveryWorker> worker;
+  if (!f.no_delivery) {
+    notify::DeliveryWorkerOptions options{.worker_id = f.worker_id,
+                                          .threads = f.delivery_threads,
+                                          .lease = std::chrono::seconds(f.delivery_lease_s),
+                                          .metrics = &metrics};
+    for (const auto& sender : senders) options.senders[sender->channel()] = sender.get();
+    auto made = notify::DeliveryWorker::create(**notifications, std::move(options));
+    if (!made) {
+      fmt::print(stderr, "herald serve: {}\n", made.error().message);
+      for (auto& consumer : consumers) consumer->stop();
+      return 1;
+    }
+    worker = std::move(*made);
+    if (auto started = worker->start(); !started) {
+      fmt::print(stderr, "herald serve: starting the delivery worker failed: {}\n",
+                 started.error().message);
+      for (auto& consumer : consumers) consumer->stop();
+      return 1;
+    }
   }
 
   http::ServerServices services{
@@ -217,18 +338,27 @@ int ServeCommand::run(std::FILE* out) {
       .authenticator = &authenticator,
       .metrics = &metrics,
       .consumers = {},
+      .notifications = notifications->get(),
+      .notification_rules = &rules,
   };
   for (const auto& consumer : consumers) services.consumers.push_back(consumer.get());
   auto server = http::Server::start(std::move(services), f.server);
   if (!server) {
     fmt::print(stderr, "herald serve: {}\n", server.error().message);
+    if (worker) worker->stop();
     for (auto& consumer : consumers) consumer->stop();
     return 1;
   }
   const std::string base = "http://" + f.server.listen.substr(0, f.server.listen.rfind(':') + 1) +
                            std::to_string((*server)->port());
-  fmt::print(out, "herald serve: listening on {} (store {}, {} consumers)\n", base,
-             describe_location(*location), consumers.size());
+  std::string channels;
+  for (const auto& sender : senders) {
+    channels += channels.empty() ? "" : ", ";
+    channels += notify::to_string(sender->channel());
+  }
+  fmt::print(out, "herald serve: listening on {} (store {}, {} consumers, {})\n", base,
+             describe_location(*location), consumers.size(),
+             worker ? "delivering " + channels : std::string("not delivering notifications"));
   if (!first_token.empty()) print_first_token(out, first_token, base);
   std::fflush(out);
 
@@ -238,6 +368,7 @@ int ServeCommand::run(std::FILE* out) {
   (*server)->stop();
   bus.drain();
   for (auto& consumer : consumers) consumer->stop();
+  if (worker) worker->stop();
   fmt::print(out, "herald serve: stopped\n");
   std::fflush(out);
   return 0;
