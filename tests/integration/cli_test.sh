@@ -688,7 +688,7 @@ py 'import json, sys
 tokens = {t["name"]: t for t in json.load(open(sys.argv[1]))["tokens"]}
 assert tokens["ingest-bot"]["scopes"] == ["ingest", "read"] and tokens["ingest-bot"]["organization_id"] == 42, tokens
 assert tokens["reader"]["organization_id"] is None and tokens["reader"]["revoked_at"] is None, tokens
-assert all(set(t) == {"id", "name", "scopes", "organization_id", "created_at", "revoked_at"} for t in tokens.values()), tokens'
+assert all(set(t) == {"id", "name", "scopes", "organization_id", "user_id", "created_at", "revoked_at"} for t in tokens.values()), tokens'
 ingest_hash=$(printf %s "$ingest_token" | sha256sum | cut -d' ' -f1)
 for secret in "$ingest_token" "$reader_token" "$ingest_hash" hrld_; do
   run token list --db "$tokens_db"

@@ -69,7 +69,8 @@ class AuthenticatorTest : public ::testing::Test {
   std::string create(const std::string& name, Scopes scopes = Scope::read,
                      std::optional<std::int64_t> organization = std::nullopt) {
     const std::string token = generate_api_token().value();
-    auto created = store_->create_token(name, api_token_sha256(token), scopes, organization);
+    auto created =
+        store_->create_token(name, api_token_sha256(token), scopes, organization, std::nullopt);
     EXPECT_TRUE(created) << created.error().message;
     return token;
   }
@@ -182,8 +183,8 @@ TEST_F(AuthenticatorTest, UnknownTokensAreRememberedForTheTtlThenLookedUpAgain) 
   EXPECT_EQ(store_lookups_.load(), 1);
   EXPECT_EQ(authenticator.cached_unknown(), 1U);
 
-  ASSERT_TRUE(
-      other_process_->create_token("late", api_token_sha256(token), Scope::read, std::nullopt));
+  ASSERT_TRUE(other_process_->create_token("late", api_token_sha256(token), Scope::read,
+                                           std::nullopt, std::nullopt));
   clock_.advance(1000ms);
   auto found = authenticator.authenticate(token);
   ASSERT_TRUE(found) << found.error().message;
