@@ -1,6 +1,6 @@
 // The notification endpoints (docs/http-api.md, "Notifications") on a real server on loopback:
 // every endpoint's success path, the authorization matrix, /me/, validation of every body, and
-// the inbox stream.
+// the inbox stream. The notification store is the real one, on the server's SQLite file.
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,6 @@
 
 #include "herald/notify/notification_store.hpp"
 #include "http_test_support.hpp"
-#include "memory_notification_store.hpp"
 
 namespace herald::testing {
 namespace {
@@ -53,11 +52,24 @@ class TestRules final : public notify::NotificationRules {
 
 std::string str(const json::value& value) { return std::string(value.as_string()); }
 
+/// Heartbeats every 200 ms: an SSE reader's wait for "nothing more" ends at the next one.
+http::ServerOptions quick_heartbeat() {
+  http::ServerOptions options;
+  options.heartbeat = std::chrono::milliseconds(200);
+  return options;
+}
+
 class NotifyApi : public ::testing::Test {
  protected:
   NotifyApi()
-      : server_({}, {}, [this](EventStore&, http::ServerServices& services) {
-          services.notifications = &store_;
+      : server_(quick_heartbeat(), {}, [this](EventStore&, http::ServerServices& services) {
+          // Opened once the event store is (its checkpoint table is shared), on the same file.
+          if (!store_) {
+            auto opened = notify::open_notification_store(server_.db_path().string());
+            if (!opened) throw std::runtime_error(opened.error().message);
+            store_ = std::move(*opened);
+          }
+          services.notifications = store_.get();
           services.notification_rules = &rules_;
         }) {
     user42_ = server_.make_token("user-42", Scope::read, std::nullopt, 42);
@@ -82,9 +94,9 @@ class NotifyApi : public ::testing::Test {
                                                   .body = "Your race was approved.",
                                                   .link = "/races/1",
                                                   .created_at = herald::now()});
-      auto applied = store_.apply_routing(std::span(&routed, 1), "notifications");
+      auto applied = store().apply_routing(std::span(&routed, 1), "notifications");
       EXPECT_TRUE(applied) << applied.error().message;
-      auto head = store_.inbox_head();
+      auto head = store().inbox_head();
       EXPECT_TRUE(head);
       ids.push_back(head.value_or(0));
     }
@@ -105,20 +117,20 @@ class NotifyApi : public ::testing::Test {
         .organization_id = organization,
         .kind = "race_approved",
         .payload = R"({"to":"a@example.org","title":"t","text":"x","html":"x","link":""})"});
-    EXPECT_TRUE(store_.apply_routing(std::span(&routed, 1), "notifications"));
-    auto listed = store_.list_deliveries({.event_id = routed.event_id});
+    EXPECT_TRUE(store().apply_routing(std::span(&routed, 1), "notifications"));
+    auto listed = store().list_deliveries({.event_id = routed.event_id});
     EXPECT_TRUE(listed && listed->size() == 1);
     const std::int64_t id = listed && !listed->empty() ? listed->front().id : 0;
     if (outcome) {
-      (void)store_.claim_due("test-worker", herald::now(), std::chrono::seconds(60), 100);
-      auto finished = store_.finish_attempt(id, "test-worker",
-                                            {.status = *outcome,
-                                             .next_attempt_at = herald::now(),
-                                             .status_code = 550,
-                                             .error = "mailbox unavailable",
-                                             .started_at = herald::now(),
-                                             .duration_us = 1200,
-                                             .disable_endpoint = std::nullopt});
+      (void)store().claim_due("test-worker", herald::now(), std::chrono::seconds(60), 100);
+      auto finished = store().finish_attempt(id, "test-worker",
+                                             {.status = *outcome,
+                                              .next_attempt_at = herald::now(),
+                                              .status_code = 550,
+                                              .error = "mailbox unavailable",
+                                              .started_at = herald::now(),
+                                              .duration_us = 1200,
+                                              .disable_endpoint = std::nullopt});
       EXPECT_TRUE(finished) << finished.error().message;
     }
     return id;
@@ -132,7 +144,9 @@ class NotifyApi : public ::testing::Test {
     return client_.get(target, token);
   }
 
-  MemoryNotificationStore store_;
+  notify::NotificationStore& store() { return *store_; }
+
+  std::unique_ptr<notify::NotificationStore> store_;
   TestRules rules_;
   TestServer server_;
   HttpClient client_{server_.port()};
@@ -192,8 +206,10 @@ TEST_F(NotifyApi,
     std::string field;
   };
   const std::string ok = R"({"kind":"race_approved","channel":"email","enabled":true})";
+  const std::string ok_discord = R"({"kind":"race_approved","channel":"discord","enabled":true})";
+  const std::string ok_in_app = R"({"kind":"race_approved","channel":"in_app","enabled":true})";
   const std::vector<Case> cases = {
-      {R"({"rules":[)" + ok + "," + ok + "," + ok + "," +
+      {R"({"rules":[)" + ok + "," + ok_discord + "," + ok_in_app + "," +
            R"({"kind":"no_such_kind","channel":"email","enabled":true}]})",
        "rules[3].kind"},
       {R"({"rules":[{"kind":"race_approved","channel":"pigeon","enabled":true}]})",
@@ -229,12 +245,12 @@ TEST_F(NotifyApi, EmailIsSetAndClearedAndABadAddressIsRefused) {
       send(bhttp::verb::put, "/api/v1/users/42/email", user42_, R"({"email":"a@example.org"})");
   ASSERT_EQ(set.status, 200U) << set.body;
   EXPECT_EQ(json::serialize(set.json()), R"({"user_id":42,"email":"a@example.org"})");
-  EXPECT_EQ(store_.user(42).value()->email, "a@example.org");
+  EXPECT_EQ(store().user(42).value()->email, "a@example.org");
   const HttpReply cleared =
       send(bhttp::verb::put, "/api/v1/users/42/email", user42_, R"({"email":null})");
   ASSERT_EQ(cleared.status, 200U) << cleared.body;
   EXPECT_EQ(json::serialize(cleared.json()), R"({"user_id":42,"email":null})");
-  EXPECT_EQ(store_.user(42).value()->email, std::nullopt);
+  EXPECT_EQ(store().user(42).value()->email, std::nullopt);
   for (const char* body : {R"({"email":"not an address"})", R"({"email":7})", R"({})"}) {
     const HttpReply bad = send(bhttp::verb::put, "/api/v1/users/42/email", user42_, body);
     EXPECT_EQ(bad.status, 400U) << body << " → " << bad.body;
@@ -416,17 +432,22 @@ TEST_F(NotifyApi, AnOrganizationBoundNotifyTokenSeesOnlyItsOrganization) {
 // --- deliveries ---
 
 TEST_F(NotifyApi, DeliveriesAreListedFilteredSummarizedAndShownWithTheirAttempts) {
-  const std::int64_t pending = add_delivery(42, 7, std::nullopt);
+  // The dead one first: its attempt claims every due delivery.
   const std::int64_t dead = add_delivery(43, 7, notify::DeliveryStatus::dead);
+  const std::int64_t pending = add_delivery(42, 7, std::nullopt);
   const HttpReply all = get("/api/v1/deliveries", notifier_);
   ASSERT_EQ(all.status, 200U) << all.body;
   const json::array& items = all.json().at("items").as_array();
   ASSERT_EQ(items.size(), 2U);
-  EXPECT_EQ(items[0].at("id").as_int64(), dead);
-  EXPECT_EQ(str(items[0].at("status")), "dead");
-  EXPECT_EQ(str(items[0].at("channel")), "email");
-  EXPECT_EQ(str(items[0].at("recipient")), "user:43");
-  EXPECT_EQ(items[0].at("last_status_code").as_int64(), 550);
+  EXPECT_EQ(items[0].at("id").as_int64(), pending);
+  EXPECT_EQ(str(items[0].at("status")), "pending");
+  EXPECT_EQ(items[1].at("id").as_int64(), dead);
+  EXPECT_EQ(str(items[1].at("status")), "dead");
+  EXPECT_EQ(str(items[1].at("channel")), "email");
+  EXPECT_EQ(str(items[1].at("recipient")), "user:43");
+  EXPECT_EQ(items[1].at("attempts").as_int64(), 1);
+  EXPECT_EQ(items[1].at("last_status_code").as_int64(), 550);
+  EXPECT_EQ(str(items[1].at("last_error")), "mailbox unavailable");
   EXPECT_FALSE(items[0].as_object().contains("payload"));
   EXPECT_TRUE(all.json().at("next_before").is_null());
 
@@ -435,7 +456,7 @@ TEST_F(NotifyApi, DeliveriesAreListedFilteredSummarizedAndShownWithTheirAttempts
   ASSERT_EQ(filtered.json().at("items").as_array().size(), 1U);
   EXPECT_EQ(filtered.json().at("items").as_array()[0].at("id").as_int64(), pending);
   const HttpReply paged = get("/api/v1/deliveries?limit=1", notifier_);
-  EXPECT_EQ(paged.json().at("next_before").as_int64(), dead);
+  EXPECT_EQ(paged.json().at("next_before").as_int64(), pending);
 
   const HttpReply summary = get("/api/v1/deliveries/summary", notifier_);
   ASSERT_EQ(summary.status, 200U) << summary.body;
@@ -459,7 +480,7 @@ TEST_F(NotifyApi, ResendMakesADeadDeliveryPendingAndAnswers409ForOneThatIsNot) {
   const HttpReply resent = send(bhttp::verb::post, resend, notifier_);
   ASSERT_EQ(resent.status, 200U) << resent.body;
   EXPECT_EQ(str(resent.json().at("status")), "pending");
-  EXPECT_EQ(store_.get_delivery(dead).value().status, notify::DeliveryStatus::pending);
+  EXPECT_EQ(store().get_delivery(dead).value().status, notify::DeliveryStatus::pending);
   // Now pending: a second resend conflicts, as does one of a delivery never tried.
   EXPECT_EQ(send(bhttp::verb::post, resend, notifier_).status, 409U);
   const HttpReply conflict = send(
@@ -511,7 +532,7 @@ TEST_F(NotifyApi, WebhooksAreCreatedListedShownDisabledAndRotatedShowingTheSecre
   EXPECT_TRUE(fresh.starts_with("whsec_"));
   EXPECT_NE(fresh, secret);
   // The old secret keeps signing for 24 hours.
-  const auto endpoint = store_.get_endpoint(id).value();
+  const auto endpoint = store().get_endpoint(id).value();
   ASSERT_EQ(endpoint.secrets.size(), 2U);
   ASSERT_TRUE(endpoint.secrets[1].expires_at);
   EXPECT_GT(*endpoint.secrets[1].expires_at, herald::now() + std::chrono::hours(23));
@@ -524,11 +545,11 @@ TEST_F(NotifyApi, AnnouncementChannelIsSetAndCleared) {
                              notifier_, R"({"webhook_url":")" + url + R"("})");
   ASSERT_EQ(set.status, 200U) << set.body;
   EXPECT_EQ(json::serialize(set.json()), R"({"organization_id":7,"webhook_url":")" + url + R"("})");
-  EXPECT_EQ(store_.announcement_channel(7).value()->webhook_url, url);
+  EXPECT_EQ(store().announcement_channel(7).value()->webhook_url, url);
   const HttpReply cleared = send(bhttp::verb::put, "/api/v1/organizations/7/announcement-channel",
                                  notifier_, R"({"webhook_url":null})");
   ASSERT_EQ(cleared.status, 200U) << cleared.body;
-  EXPECT_FALSE(store_.announcement_channel(7).value());
+  EXPECT_FALSE(store().announcement_channel(7).value());
 }
 
 // --- hostile input ---
@@ -579,11 +600,13 @@ TEST_F(NotifyApi, MalformedOversizedAndHostileBodiesAreRefusedWithTheirStatusAnd
       {bhttp::verb::post, hooks, R"({"organization_id":7,"url":"ftp://e.org"})", 400, "url"},
       {bhttp::verb::post, hooks, R"({"organization_id":7,"url":"https://e.org/a b"})", 400, "url"},
       {bhttp::verb::post, hooks, R"({"organization_id":7})", 400, "url"},
-      {bhttp::verb::post, hooks, R"({"organization_id":7,"url":"https://e.org","event_types":["Nope"]})",
-       400, "event_types[0]"},
+      {bhttp::verb::post, hooks,
+       R"({"organization_id":7,"url":"https://e.org","event_types":["Nope"]})", 400,
+       "event_types[0]"},
       {bhttp::verb::patch, hook, R"({"active":"no"})", 400, "active"},
       {bhttp::verb::put, announce, R"({"webhook_url":42})", 400, "webhook_url"},
-      {bhttp::verb::put, announce, R"x({"webhook_url":"javascript:alert(1)"})x", 400, "webhook_url"},
+      {bhttp::verb::put, announce, R"x({"webhook_url":"javascript:alert(1)"})x", 400,
+       "webhook_url"},
       // 1 MB strings inside the body limit, and a body over it.
       {bhttp::verb::put, email, R"({"email":")" + near_mib + R"("})", 400, "email"},
       {bhttp::verb::post, hooks, R"({"organization_id":7,"url":"https://)" + near_mib + R"("})",
@@ -611,8 +634,8 @@ TEST_F(NotifyApi, MalformedOversizedAndHostileBodiesAreRefusedWithTheirStatusAnd
       // Unknown members are refused, naming them.
       {bhttp::verb::put, email, R"({"email":null,"admin":true})", 400, "admin"},
       {bhttp::verb::post, mark, R"({"mark":"read","user_id":43})", 400, "user_id"},
-      {bhttp::verb::post, hooks, R"({"organization_id":7,"url":"https://e.org","secret":"x"})",
-       400, "secret"},
+      {bhttp::verb::post, hooks, R"({"organization_id":7,"url":"https://e.org","secret":"x"})", 400,
+       "secret"},
       {bhttp::verb::patch, hook, R"({"active":true,"url":"https://evil.example"})", 400, "url"},
       {bhttp::verb::put, announce, R"({"webhook_url":null,"x":1})", 400, "x"},
       // Control characters in a name come back escaped, never raw.
@@ -635,9 +658,9 @@ TEST_F(NotifyApi, MalformedOversizedAndHostileBodiesAreRefusedWithTheirStatusAnd
     ASSERT_EQ(fresh.get("/api/v1/users/42/inbox/unread-count", user42_).status, 200U);
   }
   // Nothing of it was stored.
-  EXPECT_EQ(store_.user(42).value(), std::nullopt);
-  EXPECT_EQ(store_.list_endpoints(std::nullopt).value().size(), 1U);
-  EXPECT_FALSE(store_.announcement_channel(7).value());
+  EXPECT_EQ(store().user(42).value(), std::nullopt);
+  EXPECT_EQ(store().list_endpoints(std::nullopt).value().size(), 1U);
+  EXPECT_FALSE(store().announcement_channel(7).value());
 }
 
 TEST_F(NotifyApi, BadQueryParametersAndMethodsAreRefused) {
@@ -738,12 +761,6 @@ TEST_F(NotifyApi, InboxStreamRefusesAnotherUsersTokenAndABadLastEventId) {
 }
 
 TEST_F(NotifyApi, InboxStreamSendsHeartbeatsAndEndsCleanlyWhenTheServerStops) {
-  server_.stop();
-  http::ServerOptions options;
-  options.heartbeat = std::chrono::milliseconds(100);
-  options.listen = "127.0.0.1:0";
-  options.threads = 2;
-  server_.start(options);
   SseReader stream(server_.port(), "/api/v1/users/42/inbox/stream", user42_);
   ASSERT_EQ(stream.status(), 200U);
   EXPECT_TRUE(stream.wait_for_comment("heartbeat", std::chrono::seconds(5)));
