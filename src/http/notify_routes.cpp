@@ -1,9 +1,10 @@
 // The notification endpoints (docs/http-api.md, "Notifications").
 //
 // Authorization: the kinds are open to any valid token. A user's inbox, preferences and email
-// are open to a token bound to that user (whatever its scopes) and to `admin` and `notify`
-// tokens; deliveries, webhook endpoints and announcement channels need `admin` or `notify`, and a
-// token bound to an organization sees only that organization's.
+// are open to a token bound to that user (whatever its scopes: the binding confines it) and to
+// unbound `admin` and `notify` tokens; deliveries, webhook endpoints and announcement channels
+// need an unbound `admin` or `notify` token, and one bound to an organization sees only that
+// organization's. Every other endpoint refuses a user-bound token (routes.cpp).
 //
 // Bodies are JSON objects; a member the endpoint does not know is refused (400 naming it), so a
 // misspelt member never passes silently.
@@ -136,26 +137,34 @@ class NotifyCall {
 
 // --- authorization ---
 
+/// A token bound to a user is confined to that user whatever its scopes; an unbound one manages
+/// notifications with `admin` or `notify`.
 bool manages_notifications(const ApiToken& token) {
-  return allows(token, Scope::admin) || allows(token, Scope::notify);
+  return !token.user_id && (allows(token, Scope::admin) || allows(token, Scope::notify));
 }
 
 std::optional<ApiError> require_manager(const ApiToken& token) {
   if (manages_notifications(token)) return std::nullopt;
+  if (token.user_id) {
+    return error(bhttp::status::forbidden, "forbidden",
+                 fmt::format("token '{}' is bound to user {} and may use only that user's "
+                             "inbox, preferences and email",
+                             token.name, *token.user_id));
+  }
   return error(bhttp::status::forbidden, "forbidden",
                fmt::format("token '{}' lacks the 'admin' or 'notify' scope this endpoint needs",
                            token.name));
 }
 
 std::optional<ApiError> require_user(const ApiToken& token, std::int64_t user_id) {
-  if (manages_notifications(token)) return std::nullopt;
-  if (token.user_id && *token.user_id == user_id) return std::nullopt;
   if (token.user_id) {
+    if (*token.user_id == user_id) return std::nullopt;
     return error(bhttp::status::forbidden, "forbidden",
                  fmt::format("token '{}' is bound to user {} and may not act for user {}",
                              token.name, *token.user_id, user_id),
                  "user_id");
   }
+  if (manages_notifications(token)) return std::nullopt;
   return error(bhttp::status::forbidden, "forbidden",
                fmt::format("token '{}' is bound to no user and lacks the 'admin' or 'notify' "
                            "scope; a user's inbox needs a token bound to that user",

@@ -167,10 +167,18 @@ std::expected<ApiToken, ApiError> authenticate_request(ServerState& state, const
 
 namespace {
 
-/// The caller's token, after authentication, scope and rate checks.
+/// The caller's token, after authentication, scope and rate checks. A token bound to a user is
+/// for that user's notifications alone (notify_routes.cpp), so it is refused here.
 std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams* params) {
   auto token = authenticate_request(call.state(), call.request(), params);
   if (!token) return token;
+  if (token->user_id) {
+    return std::unexpected(api_error(
+        bhttp::status::forbidden, "forbidden",
+        fmt::format("token '{}' is bound to user {} and may use only that user's notification "
+                    "endpoints (/api/v1/me/...)",
+                    token->name, *token->user_id)));
+  }
   if (!allows(*token, scope)) {
     return std::unexpected(
         api_error(bhttp::status::forbidden, "forbidden",

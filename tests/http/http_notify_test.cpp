@@ -75,6 +75,8 @@ class NotifyApi : public ::testing::Test {
     user42_ = server_.make_token("user-42", Scope::read, std::nullopt, 42);
     user43_ = server_.make_token("user-43", Scope::read, std::nullopt, 43);
     notifier_ = server_.make_token("notifier", Scope::notify);
+    bound_notifier_ =
+        server_.make_token("bound-notifier", Scope::notify | Scope::admin, std::nullopt, 42);
     org7_notifier_ = server_.make_token("org7-notifier", Scope::notify, 7);
   }
 
@@ -150,7 +152,7 @@ class NotifyApi : public ::testing::Test {
   TestRules rules_;
   TestServer server_;
   HttpClient client_{server_.port()};
-  std::string user42_, user43_, notifier_, org7_notifier_;
+  std::string user42_, user43_, notifier_, org7_notifier_, bound_notifier_;
   std::int64_t position_ = 0;
 };
 
@@ -353,6 +355,7 @@ TEST_F(NotifyApi, AuthorizationMatrixOfUserBoundNotifyReadOnlyAndMissingTokens) 
   const Probe deliveries{bhttp::verb::get, "/api/v1/deliveries", ""};
   const Probe one_delivery{bhttp::verb::get, "/api/v1/deliveries/" + std::to_string(delivery), ""};
   const Probe summary{bhttp::verb::get, "/api/v1/deliveries/summary", ""};
+  const Probe events{bhttp::verb::get, "/api/v1/events", ""};
   const Probe announce{bhttp::verb::put, "/api/v1/organizations/7/announcement-channel",
                        R"({"webhook_url":null})"};
   struct Expectation {
@@ -393,6 +396,15 @@ TEST_F(NotifyApi, AuthorizationMatrixOfUserBoundNotifyReadOnlyAndMissingTokens) 
       {"none", "", &webhooks, 401},
       {"none", "", &deliveries, 401},
       {"none", "", &announce, 401},
+      // The binding confines a token whatever its scopes.
+      {"bound notify", bound_notifier_, &own_inbox, 200},
+      {"bound notify", bound_notifier_, &other_inbox, 403},
+      {"bound notify", bound_notifier_, &webhooks, 403},
+      {"bound notify", bound_notifier_, &deliveries, 403},
+      // Other endpoints refuse a user-bound token.
+      {"user 42", user42_, &events, 403},
+      {"bound notify", bound_notifier_, &events, 403},
+      {"read", read, &events, 200},
   };
   for (const Expectation& e : matrix) {
     const HttpReply reply = send(e.probe->method, e.probe->target, e.token, e.probe->body);
