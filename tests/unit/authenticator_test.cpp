@@ -107,6 +107,23 @@ TEST_F(AuthenticatorTest, AuthenticatesAStoredTokenAndReturnsItsNameScopesAndOrg
   EXPECT_EQ(found->name, "ingest-bot");
   EXPECT_EQ(found->scopes, Scope::ingest | Scope::read);
   EXPECT_EQ(found->organization_id, 42);
+  EXPECT_EQ(found->user_id, std::nullopt);
+}
+
+TEST_F(AuthenticatorTest, ATokenBoundToAUserAuthenticatesAsThatUser) {
+  const std::string token = generate_api_token().value();
+  ASSERT_TRUE(store_->create_token("inbox-42", api_token_sha256(token), Scope::read | Scope::notify,
+                                   std::nullopt, 42));
+  Authenticator authenticator(*store_);
+  auto found = authenticator.authenticate(token);
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->user_id, 42);
+  EXPECT_TRUE(allows(*found, Scope::notify));
+  // From the cache too.
+  auto again = authenticator.authenticate(token);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->user_id, 42);
+  EXPECT_EQ(authenticator.lookups(), 1U);
 }
 
 TEST_F(AuthenticatorTest, RefusesUnknownRevokedAndMalformedTokensWithOneAndTheSameMessage) {
