@@ -201,9 +201,9 @@ std::expected<std::string, Error> bootstrap_admin(EventStore& store) {
   if (!tokens->empty()) return std::string();
   auto token = generate_api_token();
   if (!token) return std::unexpected(std::move(token.error()));
-  auto created =
-      store.create_token("admin", api_token_sha256(*token),
-                         Scope::ingest | Scope::read | Scope::audit | Scope::admin, std::nullopt);
+  auto created = store.create_token("admin", api_token_sha256(*token),
+                                    Scope::ingest | Scope::read | Scope::audit | Scope::admin,
+                                    std::nullopt, std::nullopt);
   if (!created) return std::unexpected(std::move(created.error()));
   return std::move(*token);
 }

@@ -92,6 +92,8 @@ struct CreateArgs {
   std::string scopes;
   std::string organization;
   CLI::Option* organization_option = nullptr;
+  std::string user;
+  CLI::Option* user_option = nullptr;
 };
 
 Outcome create(const CreateArgs& args, std::FILE* out, std::FILE* err) {
@@ -111,6 +113,17 @@ Outcome create(const CreateArgs& args, std::FILE* out, std::FILE* err) {
     }
     organization = value;
   }
+  std::optional<std::int64_t> user;
+  if (args.user_option != nullptr && args.user_option->count() > 0) {
+    std::int64_t value = 0;
+    const std::string& text = args.user;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value <= 0) {
+      return usage(
+          fmt::format("--user '{}': expected a user id (a positive whole number)", quotable(text)));
+    }
+    user = value;
+  }
 
   // Creating the first token is how a new deployment starts, so a missing store is created, as
   // `herald serve` would.
@@ -126,19 +139,20 @@ Outcome create(const CreateArgs& args, std::FILE* out, std::FILE* err) {
 
   auto token = generate_api_token();
   if (!token) return failed(token.error().message);
-  auto created = (*store)->create_token(args.name, api_token_sha256(*token), *scopes, organization);
+  auto created =
+      (*store)->create_token(args.name, api_token_sha256(*token), *scopes, organization, user);
   if (!created) return failed(fmt::format("{} (in {})", created.error().message, where));
 
   fmt::print(out, "{}\n", *token);
   std::fflush(out);
   if (new_file) fmt::print(err, "herald token create: created a new herald store at {}\n", where);
   fmt::print(err,
-             "herald token create: created API token '{}' (scopes {}; {}) in {}. The token is "
+             "herald token create: created API token '{}' (scopes {}; {}{}) in {}. The token is "
              "printed above and will not be shown again: only its SHA-256 is stored.\n",
              created->name, format_scopes(created->scopes),
              created->organization_id ? fmt::format("organization {}", *created->organization_id)
                                       : std::string("every organization"),
-             where);
+             created->user_id ? fmt::format("; user {}", *created->user_id) : std::string(), where);
   return {};
 }
 
@@ -160,12 +174,14 @@ Outcome list(const ListArgs& args, std::FILE* out) {
       item["id"] = token.id;
       item["name"] = token.name;
       boost::json::array scopes;
-      for (Scope scope : {Scope::ingest, Scope::read, Scope::audit, Scope::admin}) {
+      for (Scope scope : {Scope::ingest, Scope::read, Scope::audit, Scope::admin, Scope::notify}) {
         if (token.scopes.contains(scope)) scopes.emplace_back(to_string(scope));
       }
       item["scopes"] = std::move(scopes);
       item["organization_id"] = token.organization_id ? boost::json::value(*token.organization_id)
                                                       : boost::json::value(nullptr);
+      item["user_id"] =
+          token.user_id ? boost::json::value(*token.user_id) : boost::json::value(nullptr);
       item["created_at"] = format_timestamp(token.created_at);
       item["revoked_at"] = token.revoked_at
                                ? boost::json::value(format_timestamp(*token.revoked_at))
@@ -183,12 +199,13 @@ Outcome list(const ListArgs& args, std::FILE* out) {
                "read'\n");
     return {};
   }
-  const std::vector<std::string_view> headers = {"NAME", "SCOPES", "ORGANIZATION", "CREATED (UTC)",
-                                                 "REVOKED (UTC)"};
+  const std::vector<std::string_view> headers = {"NAME", "SCOPES",        "ORGANIZATION",
+                                                 "USER", "CREATED (UTC)", "REVOKED (UTC)"};
   std::vector<std::vector<std::string>> rows;
   for (const ApiToken& token : *tokens) {
     rows.push_back({token.name, format_scopes(token.scopes),
                     token.organization_id ? std::to_string(*token.organization_id) : "-",
+                    token.user_id ? std::to_string(*token.user_id) : "-",
                     table_time(token.created_at),
                     token.revoked_at ? table_time(*token.revoked_at) : "-"});
   }
@@ -270,7 +287,8 @@ TokenCommands::TokenCommands(CLI::App& app) : commands_(std::make_unique<Command
   create_command
       ->add_option("--scopes", c.create.scopes,
                    "Comma-separated: ingest (post events), read (events, stream, catalog), "
-                   "audit (audit log), admin (tokens, consumers, replay)")
+                   "audit (audit log), admin (tokens, consumers, replay), notify (webhooks, "
+                   "deliveries, any user's inbox and preferences)")
       ->type_name("LIST")
       ->required();
   c.create.organization_option =
@@ -278,9 +296,16 @@ TokenCommands::TokenCommands(CLI::App& app) : commands_(std::make_unique<Command
           ->add_option("--org", c.create.organization,
                        "Bind the token to one organization: it sees and ingests only its events")
           ->type_name("ID");
+  c.create.user_option =
+      create_command
+          ->add_option("--user", c.create.user,
+                       "Bind the token to one user: it reads and changes only that user's inbox, "
+                       "preferences and email (with /api/v1/me/...)")
+          ->type_name("ID");
   create_command->footer(
       "The token is printed alone on the first line of standard output.\n"
-      "Example: herald token create --name ingest-bot --scopes ingest,read --org 42");
+      "Example: herald token create --name ingest-bot --scopes ingest,read --org 42\n"
+      "Example: herald token create --name inbox-42 --scopes read --user 42");
   c.leaves.push_back({create_command, "herald token create",
                       [&c](std::FILE* out, std::FILE* err) { return create(c.create, out, err); }});
 

@@ -17,6 +17,8 @@ enum class Scope : std::uint8_t {
   read = 1U << 1,    ///< Read events, follow the live stream, read the catalog.
   audit = 1U << 2,   ///< Read and verify the audit log.
   admin = 1U << 3,   ///< Manage tokens and consumers, start replays.
+  notify =
+      1U << 4,  ///< Manage notifications: webhooks, announcement channels, deliveries, inboxes.
 };
 
 /// A set of scopes. Value type.
@@ -40,7 +42,7 @@ class Scopes {
   /// The set of the known scopes among `bits`; unknown bits are dropped.
   static constexpr Scopes from_bits(unsigned bits) noexcept {
     Scopes scopes;
-    scopes.bits_ = static_cast<std::uint8_t>(bits & 0x0FU);
+    scopes.bits_ = static_cast<std::uint8_t>(bits & 0x1FU);
     return scopes;
   }
 
@@ -53,7 +55,7 @@ class Scopes {
 /// The union of two scopes: `Scope::ingest | Scope::read`.
 constexpr Scopes operator|(Scope a, Scope b) noexcept { return Scopes(a) | Scopes(b); }
 
-/// The lower-case name of `scope`: "ingest", "read", "audit" or "admin".
+/// The lower-case name of `scope`: "ingest", "read", "audit", "admin" or "notify".
 std::string_view to_string(Scope scope) noexcept;
 
 /// Parses a comma-separated list of scope names ("ingest,read"); spaces around names are
@@ -61,8 +63,8 @@ std::string_view to_string(Scope scope) noexcept;
 /// name, or an unknown name, which the message quotes and lists the known ones after.
 std::expected<Scopes, Error> parse_scopes(std::string_view text);
 
-/// The names of `scopes`, comma-separated in the fixed order ingest, read, audit, admin; "" when
-/// empty. `parse_scopes` reads it back.
+/// The names of `scopes`, comma-separated in the fixed order ingest, read, audit, admin, notify; ""
+/// when empty. `parse_scopes` reads it back.
 std::string format_scopes(Scopes scopes);
 
 /// An API token as the store keeps it: everything but the secret, of which only the SHA-256 is
@@ -74,6 +76,8 @@ struct ApiToken {
   Scopes scopes;
   /// A token bound to an organization sees and ingests only that organization's events.
   std::optional<std::int64_t> organization_id;
+  /// A token bound to a user reads and changes only that user's inbox, preferences and email.
+  std::optional<std::int64_t> user_id;
   Timestamp created_at{};
   /// Set once the token is revoked; a revoked token authenticates nothing.
   std::optional<Timestamp> revoked_at;

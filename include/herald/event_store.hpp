@@ -211,10 +211,13 @@ class EventStore {
   /// Stores a new API token under `name`, of which the store keeps only `token_sha256` (see
   /// `api_token_sha256`), and returns it. Errors: `invalid_argument` for a name that is not 1 to
   /// 64 of [A-Za-z0-9._-], a hash that is not 64 lower-case hexadecimal characters, or no scopes;
-  /// `conflict` when a token (revoked ones included) already has the name or the hash.
-  virtual std::expected<ApiToken, Error> create_token(
-      const std::string& name, const std::string& token_sha256, Scopes scopes,
-      std::optional<std::int64_t> organization_id) = 0;
+  /// `conflict` when a token (revoked ones included) already has the name or the hash. A token
+  /// with a `user_id` is bound to that user (see `ApiToken::user_id`).
+  virtual std::expected<ApiToken, Error> create_token(const std::string& name,
+                                                      const std::string& token_sha256,
+                                                      Scopes scopes,
+                                                      std::optional<std::int64_t> organization_id,
+                                                      std::optional<std::int64_t> user_id) = 0;
   /// Every token, revoked ones included, by name.
   virtual std::expected<std::vector<ApiToken>, Error> list_tokens() = 0;
   /// Revokes the token named `name` and returns it. Revoking a revoked token changes nothing and

@@ -12,8 +12,8 @@
 namespace herald {
 namespace {
 
-constexpr std::array<Scope, 4> all_scopes = {Scope::ingest, Scope::read, Scope::audit,
-                                             Scope::admin};
+constexpr std::array<Scope, 5> all_scopes = {Scope::ingest, Scope::read, Scope::audit, Scope::admin,
+                                             Scope::notify};
 
 constexpr std::string_view base64url_alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -84,6 +84,8 @@ std::string_view to_string(Scope scope) noexcept {
       return "audit";
     case Scope::admin:
       return "admin";
+    case Scope::notify:
+      return "notify";
   }
   return "unknown";
 }
@@ -93,7 +95,8 @@ std::expected<Scopes, Error> parse_scopes(std::string_view text) {
     return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "scopes", what));
   };
   if (trim(text).empty()) {
-    return invalid("expected a comma-separated list of ingest, read, audit, admin; got none");
+    return invalid(
+        "expected a comma-separated list of ingest, read, audit, admin, notify; got none");
   }
   Scopes scopes;
   while (true) {
@@ -112,7 +115,7 @@ std::expected<Scopes, Error> parse_scopes(std::string_view text) {
     }
     if (!known) {
       return invalid("unknown scope '" + quotable(name) +
-                     "'; expected ingest, read, audit or admin");
+                     "'; expected ingest, read, audit, admin or notify");
     }
     if (comma == std::string_view::npos) break;
     text.remove_prefix(comma + 1);

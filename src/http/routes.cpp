@@ -20,9 +20,9 @@
 #include "herald/http/query.hpp"
 #include "herald/json.hpp"
 #include "static_files.hpp"
+#include "notify_routes.hpp"
 
 namespace herald::http::detail {
-namespace {
 
 using Clock = std::chrono::steady_clock;
 
@@ -45,6 +45,8 @@ Response error_response(const ApiError& error) {
   }
   return response;
 }
+
+namespace {
 
 ApiError api_error(bhttp::status status, std::string code, std::string message,
                    std::string field = {}) {
@@ -78,6 +80,8 @@ class Call {
     reply(json_response(status, std::move(body)));
   }
   void set_route(std::string route) { route_ = std::move(route); }
+  /// Hands the request over to another router (the notification endpoints).
+  RouteContext release() && { return std::move(context_); }
   void stream(StreamRequest request) { context_.stream(std::move(request)); }
   void respond_chunked(Response head, std::shared_ptr<ChunkChannel> body) {
     context_.respond_chunked(std::move(head), route_, std::move(body));
@@ -123,15 +127,17 @@ std::optional<std::string_view> bearer_token(const Request& request) {
   return value;
 }
 
-/// The caller's token, after authentication, scope and rate checks.
-std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams* params) {
+}  // namespace
+
+std::expected<ApiToken, ApiError> authenticate_request(ServerState& state, const Request& request,
+                                                       QueryParams* params) {
   std::optional<std::string> from_query;
   if (params != nullptr) {
     auto value = params->take("access_token");
     if (!value) return std::unexpected(std::move(value.error()));
     from_query = std::move(*value);
   }
-  const std::optional<std::string_view> from_header = bearer_token(call.request());
+  const std::optional<std::string_view> from_header = bearer_token(request);
   if (!from_header && !from_query) {
     return std::unexpected(api_error(
         bhttp::status::unauthorized, "unauthorized",
@@ -139,7 +145,7 @@ std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams
                           : "missing token: send 'Authorization: Bearer <token>'"));
   }
   const std::string_view presented = from_header ? *from_header : std::string_view(*from_query);
-  auto token = call.services().authenticator->authenticate(presented);
+  auto token = state.services().authenticator->authenticate(presented);
   if (!token) {
     if (token.error().code == ErrorCode::unavailable) {
       return std::unexpected(api_error(bhttp::status::service_unavailable, "unavailable",
@@ -148,22 +154,39 @@ std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams
     return std::unexpected(
         api_error(bhttp::status::unauthorized, "unauthorized", "invalid or revoked token"));
   }
+  if (auto wait = state.rate_limiter().acquire(token->id, Clock::now())) {
+    ApiError error = api_error(
+        bhttp::status::too_many_requests, "rate_limited",
+        fmt::format("token '{}' is over its rate of {} requests per second; retry in {} ms",
+                    token->name, state.options().limits.requests_per_second, wait->count()));
+    // Whole seconds, rounded up (RFC 9110 section 10.2.3).
+    error.retry_after_seconds = std::max<std::int64_t>(1, (wait->count() + 999) / 1000);
+    return std::unexpected(std::move(error));
+  }
+  return std::move(*token);
+}
+
+namespace {
+
+/// The caller's token, after authentication, scope and rate checks. A token bound to a user is
+/// for that user's notifications alone (notify_routes.cpp), so it is refused here.
+std::expected<ApiToken, ApiError> authorize(Call& call, Scope scope, QueryParams* params) {
+  auto token = authenticate_request(call.state(), call.request(), params);
+  if (!token) return token;
+  if (token->user_id) {
+    return std::unexpected(api_error(
+        bhttp::status::forbidden, "forbidden",
+        fmt::format("token '{}' is bound to user {} and may use only that user's notification "
+                    "endpoints (/api/v1/me/...)",
+                    token->name, *token->user_id)));
+  }
   if (!allows(*token, scope)) {
     return std::unexpected(
         api_error(bhttp::status::forbidden, "forbidden",
                   fmt::format("token '{}' lacks the '{}' scope this endpoint needs", token->name,
                               to_string(scope))));
   }
-  if (auto wait = call.state().rate_limiter().acquire(token->id, Clock::now())) {
-    ApiError error = api_error(
-        bhttp::status::too_many_requests, "rate_limited",
-        fmt::format("token '{}' is over its rate of {} requests per second; retry in {} ms",
-                    token->name, call.state().options().limits.requests_per_second, wait->count()));
-    // Whole seconds, rounded up (RFC 9110 section 10.2.3).
-    error.retry_after_seconds = std::max<std::int64_t>(1, (wait->count() + 999) / 1000);
-    return std::unexpected(std::move(error));
-  }
-  return std::move(*token);
+  return token;
 }
 
 /// Answers a failed authorization.
@@ -750,6 +773,9 @@ void handle_request(RouteContext context) {
       if (auto unknown = params.reject_unknown(); !unknown) return call.fail(unknown.error());
       return post_replay(call, *token, s[3]);
     }
+  }
+  if (is_notification_resource(resource)) {
+    return handle_notification_request(std::move(call).release(), s, params);
   }
   call.fail(api_error(bhttp::status::not_found, "not_found",
                       fmt::format("no endpoint {} (docs/http-api.md lists them)",

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "herald/api_tokens.hpp"
+#include "herald/http/query.hpp"
 #include "server_internal.hpp"
 
 namespace herald::http::detail {
@@ -30,5 +32,14 @@ struct RouteContext {
 
 /// Routes the request and answers it, now or later (from the store's threads).
 void handle_request(RouteContext context);
+
+/// A response with a JSON body.
+Response json_response(bhttp::status status, std::string body);
+/// The response for `error` (with WWW-Authenticate on 401 and Retry-After when it says).
+Response error_response(const ApiError& error);
+/// The caller's token (from the Authorization header, or with `params` also ?access_token=),
+/// authenticated and rate-limited; no scope is checked.
+std::expected<ApiToken, ApiError> authenticate_request(ServerState& state, const Request& request,
+                                                       QueryParams* params);
 
 }  // namespace herald::http::detail

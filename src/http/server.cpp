@@ -128,6 +128,10 @@ ServerState::ServerState(ServerServices services, ServerOptions options)
     : services_(std::move(services)),
       options_(std::move(options)),
       hub_(*services_.store, options_.stream_coalesce),
+      inbox_watcher_(services_.notifications != nullptr
+                         ? std::make_unique<InboxWatcher>(*services_.notifications,
+                                                          std::chrono::milliseconds(250))
+                         : nullptr),
       rate_limiter_(options_.limits.requests_per_second, options_.limits.request_burst),
       metrics_(std::make_unique<ServerMetrics>(services_, hub_)),
       catalog_json_(build_catalog_json(*services_.catalog)),
@@ -470,11 +474,16 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     if (phase_ == Phase::closed) return;
     phase_ = Phase::closed;
     request.request_id = request_id_;
-    state_.metrics().on_request("GET /api/v1/events/stream", 200,
-                                std::chrono::steady_clock::now() - started_);
+    const bool inbox = request.inbox_user.has_value();
+    state_.metrics().on_request(
+        inbox ? "GET /api/v1/users/{user_id}/inbox/stream" : "GET /api/v1/events/stream", 200,
+        std::chrono::steady_clock::now() - started_);
     if (state_.options().access_log) {
       spdlog::info("request {} {} {} 200 stream", request_id_,
                    std::string_view(request_.method_string()), redacted_target());
+    }
+    if (inbox) {
+      return start_inbox_stream(state_, std::move(stream_), std::move(slot_), std::move(request));
     }
     start_stream(state_, std::move(stream_), std::move(slot_), std::move(request));
   }
@@ -622,6 +631,7 @@ class ServerImpl final : public Server, public ServerState {
       await_no_connections(std::chrono::milliseconds(2000));
     }
     hub_.stop();
+    if (inbox_watcher_) inbox_watcher_->stop();
     io_.stop();
     stream_io_.stop();
     for (std::thread& thread : threads_) {

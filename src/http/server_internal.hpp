@@ -23,6 +23,7 @@
 
 #include "herald/http/rate_limiter.hpp"
 #include "herald/http/server.hpp"
+#include "inbox_stream.hpp"
 #include "server_metrics.hpp"
 #include "stream_hub.hpp"
 
@@ -77,6 +78,8 @@ class ServerState {
   net::io_context& stream_io() noexcept { return stream_io_; }
   net::thread_pool& blocking() noexcept { return blocking_; }
   StreamHub& hub() noexcept { return hub_; }
+  /// Wakes the inbox streams; null when the server has no notification store.
+  InboxWatcher* inbox_watcher() noexcept { return inbox_watcher_.get(); }
   RateLimiter& rate_limiter() noexcept { return rate_limiter_; }
   ServerMetrics& metrics() noexcept { return *metrics_; }
   /// The cached body of GET /api/v1/catalog.
@@ -102,6 +105,7 @@ class ServerState {
   std::uint64_t next_connection_id_ = 1;
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections_;
   StreamHub hub_;
+  std::unique_ptr<InboxWatcher> inbox_watcher_;
   RateLimiter rate_limiter_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::string catalog_json_;
@@ -153,9 +157,16 @@ struct StreamRequest {
   std::string request_id;
   bool keep_alive = true;
   unsigned version = 11;
+  /// Set for a user's inbox stream (GET /api/v1/users/{user_id}/inbox/stream): `resume_after` is
+  /// then an inbox item id, and `filter` is unused.
+  std::optional<std::int64_t> inbox_user;
 };
 void start_stream(ServerState& state, beast::tcp_stream stream,
                   std::unique_ptr<ConnectionSlot> slot, StreamRequest request);
+
+/// Starts a user's inbox stream on `stream` (see inbox_stream.cpp); `request.inbox_user` is set.
+void start_inbox_stream(ServerState& state, beast::tcp_stream stream,
+                        std::unique_ptr<ConnectionSlot> slot, StreamRequest request);
 
 /// Common response headers.
 void finish_response(Response& response, std::string_view request_id);

@@ -20,7 +20,7 @@ inline std::expected<void, Error> check_token_arguments(const std::string& name,
   if (scopes.empty()) {
     return std::unexpected(
         Error::for_field(ErrorCode::invalid_argument, "scopes",
-                         "a token needs at least one scope: ingest, read, audit or admin"));
+                         "a token needs at least one scope: ingest, read, audit, admin or notify"));
   }
   return {};
 }

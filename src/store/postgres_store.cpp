@@ -225,9 +225,14 @@ CREATE TABLE herald_api_tokens (
 );
 )sql";
 
+// Version 3: an API token may be bound to a user (their inbox, preferences and email).
+constexpr const char* schema_v3 = R"sql(
+ALTER TABLE herald_api_tokens ADD COLUMN user_id bigint;
+)sql";
+
 // Migration i takes the schema from version i to i + 1. Append new versions here; never edit an
 // applied one.
-constexpr const char* migrations[] = {schema_v1, schema_v2};
+constexpr const char* migrations[] = {schema_v1, schema_v2, schema_v3};
 static_assert(std::size(migrations) == postgres_schema_version);
 
 std::expected<void, Error> migrate(pqxx::connection& conn, std::string_view server) {
@@ -863,9 +868,10 @@ class PostgresStore final : public EventStore {
 
   // --- API tokens ---
 
-  std::expected<ApiToken, Error> create_token(
-      const std::string& name, const std::string& token_sha256, Scopes scopes,
-      std::optional<std::int64_t> organization_id) override {
+  std::expected<ApiToken, Error> create_token(const std::string& name,
+                                              const std::string& token_sha256, Scopes scopes,
+                                              std::optional<std::int64_t> organization_id,
+                                              std::optional<std::int64_t> user_id) override {
     if (auto valid = store_detail::check_token_arguments(name, token_sha256, scopes); !valid) {
       return std::unexpected(std::move(valid.error()));
     }
@@ -878,9 +884,10 @@ class PostgresStore final : public EventStore {
           SqlParams params;
           const std::string sql =
               "INSERT INTO herald_api_tokens (name, token_sha256, scopes, organization_id, "
-              "created_at) VALUES (" +
+              "user_id, created_at) VALUES (" +
               params.add(name) + ", " + params.add(token_sha256) + ", " +
               params.add(format_scopes(scopes)) + ", " + params.add(text_or_null(organization_id)) +
+              "::bigint, " + params.add(text_or_null(user_id)) +
               "::bigint, now()) ON CONFLICT DO NOTHING RETURNING id, " + micros_of("created_at");
           const pqxx::result inserted = params.exec(tx, sql);
           if (inserted.empty()) {
@@ -895,6 +902,7 @@ class PostgresStore final : public EventStore {
                           .name = name,
                           .scopes = scopes,
                           .organization_id = organization_id,
+                          .user_id = user_id,
                           .created_at = timestamp_from_micros(inserted[0][1].as<std::int64_t>()),
                           .revoked_at = std::nullopt};
         });
@@ -951,7 +959,7 @@ class PostgresStore final : public EventStore {
  private:
   static std::string select_token_sql() {
     return "SELECT id, name, scopes, organization_id, " + micros_of("created_at") + ", " +
-           micros_of("revoked_at") + ", token_sha256 FROM herald_api_tokens";
+           micros_of("revoked_at") + ", token_sha256, user_id FROM herald_api_tokens";
   }
 
   /// The token in a row of `select_token_sql()`.
@@ -972,6 +980,7 @@ class PostgresStore final : public EventStore {
     token.created_at = timestamp_from_micros(row[4].as<std::int64_t>());
     if (auto revoked = optional_int(row[5])) token.revoked_at = timestamp_from_micros(*revoked);
     stored.token_sha256 = row[6].c_str();
+    token.user_id = optional_int(row[7]);
     return stored;
   }
 

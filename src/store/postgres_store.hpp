@@ -29,7 +29,7 @@ std::string redact_postgres_url(std::string_view url);
 // --- shared by the store and the outbox (src/store/postgres_outbox.cpp) ---
 
 /// The schema version this herald writes and reads (the herald_meta row 'schema_version').
-inline constexpr int postgres_schema_version = 2;
+inline constexpr int postgres_schema_version = 3;
 
 /// One event encoded for an INSERT into herald_events.
 struct PostgresEventRow {

@@ -118,6 +118,10 @@ CREATE TABLE herald_api_tokens (
   revoked_at INTEGER
 );
 )sql"},
+    // An API token may be bound to a user (their inbox, preferences and email).
+    {3, R"sql(
+ALTER TABLE herald_api_tokens ADD COLUMN user_id INTEGER;
+)sql"},
 };
 static_assert(std::size(migrations) == sqlite_schema_version);
 
@@ -1163,9 +1167,10 @@ class SqliteStoreImpl final : public SqliteStore {
 
   // --- API tokens ---
 
-  std::expected<ApiToken, Error> create_token(
-      const std::string& name, const std::string& token_sha256, Scopes scopes,
-      std::optional<std::int64_t> organization_id) override {
+  std::expected<ApiToken, Error> create_token(const std::string& name,
+                                              const std::string& token_sha256, Scopes scopes,
+                                              std::optional<std::int64_t> organization_id,
+                                              std::optional<std::int64_t> user_id) override {
     if (auto valid = check_token_arguments(name, token_sha256, scopes); !valid) {
       return std::unexpected(std::move(valid.error()));
     }
@@ -1183,13 +1188,14 @@ class SqliteStoreImpl final : public SqliteStore {
           if (*same_hash) return std::unexpected(token_hash_taken());
           auto insert = writer_->prepare(
               "INSERT INTO herald_api_tokens (name, token_sha256, scopes, organization_id, "
-              "created_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+              "created_at, user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
           if (!insert) return std::unexpected(std::move(insert.error()));
           insert->bind(1, std::string_view(name));
           insert->bind(2, std::string_view(token_sha256));
           insert->bind(3, std::string_view(scope_names));
           insert->bind(4, organization_id);
           insert->bind(5, to_micros(created_at));
+          insert->bind(6, user_id);
           if (const int rc = insert->step(); rc != SQLITE_DONE) {
             return std::unexpected(writer_->error(rc, "creating API token '" + name + "'"));
           }
@@ -1197,6 +1203,7 @@ class SqliteStoreImpl final : public SqliteStore {
                           .name = name,
                           .scopes = scopes,
                           .organization_id = organization_id,
+                          .user_id = user_id,
                           .created_at = created_at,
                           .revoked_at = std::nullopt};
         });
@@ -1484,7 +1491,7 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
   static constexpr std::string_view select_token_sql =
-      "SELECT id, name, scopes, organization_id, created_at, revoked_at, token_sha256 "
+      "SELECT id, name, scopes, organization_id, created_at, revoked_at, token_sha256, user_id "
       "FROM herald_api_tokens";
 
   /// The token in the current row of a `select_token_sql` statement.
@@ -1505,6 +1512,7 @@ class SqliteStoreImpl final : public SqliteStore {
     token.created_at = from_micros(stmt.int64(4));
     if (auto revoked = stmt.optional_int64(5)) token.revoked_at = from_micros(*revoked);
     stored.token_sha256 = std::string(stmt.text(6));
+    token.user_id = stmt.optional_int64(7);
     return stored;
   }
 

@@ -21,7 +21,7 @@ namespace herald {
 /// PRAGMA application_id of a herald database: "HRLD" in ASCII.
 inline constexpr std::int32_t sqlite_application_id = 0x48524c44;
 /// The schema version this herald writes; a database with a higher one is refused.
-inline constexpr int sqlite_schema_version = 2;
+inline constexpr int sqlite_schema_version = 3;
 
 /// Append counters of a SQLite store, for tests and metrics.
 struct SqliteStoreStats {

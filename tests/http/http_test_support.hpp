@@ -367,7 +367,10 @@ struct TestTokens {
 /// A herald server on 127.0.0.1 (a free port) over a SQLite file in a temporary directory.
 class TestServer {
  public:
-  explicit TestServer(http::ServerOptions options = {}, std::filesystem::path db = {}) {
+  /// `configure` adds to the services before each start (the notification store, for one).
+  explicit TestServer(http::ServerOptions options = {}, std::filesystem::path db = {},
+                      std::function<void(EventStore&, http::ServerServices&)> configure = {})
+      : configure_(std::move(configure)) {
     db_path_ = db.empty() ? dir_.path() / "herald.db" : std::move(db);
     auto store = open_store(
         StoreOptions{.location = db_path_.string(), .catalog = &domain::platform_catalog()});
@@ -391,13 +394,14 @@ class TestServer {
     options_ = options;
     // The server registers its metrics; each server gets a registry of its own.
     metrics_ = std::make_unique<MetricsRegistry>();
-    auto server = http::Server::start(http::ServerServices{.store = store_.get(),
-                                                           .catalog = &domain::platform_catalog(),
-                                                           .bus = &bus_,
-                                                           .authenticator = authenticator_.get(),
-                                                           .metrics = metrics_.get(),
-                                                           .consumers = {}},
-                                      options);
+    http::ServerServices services{.store = store_.get(),
+                                  .catalog = &domain::platform_catalog(),
+                                  .bus = &bus_,
+                                  .authenticator = authenticator_.get(),
+                                  .metrics = metrics_.get(),
+                                  .consumers = {}};
+    if (configure_) configure_(*store_, services);
+    auto server = http::Server::start(std::move(services), options);
     if (!server) throw std::runtime_error(server.error().message);
     server_ = std::move(*server);
   }
@@ -414,10 +418,11 @@ class TestServer {
   }
 
   std::string make_token(const std::string& name, Scopes scopes,
-                         std::optional<std::int64_t> organization = std::nullopt) {
+                         std::optional<std::int64_t> organization = std::nullopt,
+                         std::optional<std::int64_t> user = std::nullopt) {
     auto token = generate_api_token();
     if (!token) throw std::runtime_error(token.error().message);
-    auto created = store_->create_token(name, api_token_sha256(*token), scopes, organization);
+    auto created = store_->create_token(name, api_token_sha256(*token), scopes, organization, user);
     if (!created) throw std::runtime_error(created.error().message);
     return *token;
   }
@@ -429,6 +434,7 @@ class TestServer {
   const std::filesystem::path& db_path() const { return db_path_; }
 
  private:
+  std::function<void(EventStore&, http::ServerServices&)> configure_;
   TempDir dir_;
   std::filesystem::path db_path_;
   std::unique_ptr<EventStore> store_;

@@ -87,7 +87,7 @@ class ApiTokenStore : public ::testing::TestWithParam<std::string> {
 
   ApiToken create(const std::string& name, Scopes scopes = Scope::read,
                   std::optional<std::int64_t> organization = std::nullopt) {
-    auto created = store_->create_token(name, fresh_hash(), scopes, organization);
+    auto created = store_->create_token(name, fresh_hash(), scopes, organization, std::nullopt);
     EXPECT_TRUE(created) << created.error().message;
     return created.value_or(ApiToken{});
   }
@@ -103,7 +103,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, ApiTokenStore, ::testing::Values("sqlite", "p
 
 TEST_P(ApiTokenStore, CreateTokenReturnsTheStoredTokenAndListShowsItWithItsScopesAndOrganization) {
   const Timestamp before = herald::now() - std::chrono::seconds(5);
-  auto created = store_->create_token("ingest-bot", fresh_hash(), Scope::ingest | Scope::read, 42);
+  auto created = store_->create_token("ingest-bot", fresh_hash(), Scope::ingest | Scope::read, 42,
+                                      std::nullopt);
   ASSERT_TRUE(created) << created.error().message;
   EXPECT_GT(created->id, 0);
   EXPECT_EQ(created->name, "ingest-bot");
@@ -127,7 +128,7 @@ TEST_P(ApiTokenStore, CreateTokenReturnsTheStoredTokenAndListShowsItWithItsScope
 
 TEST_P(ApiTokenStore, FindTokenFindsATokenByItsHashAndNothingForAnotherHash) {
   const std::string hash = fresh_hash();
-  ASSERT_TRUE(store_->create_token("finder", hash, Scope::audit, std::nullopt));
+  ASSERT_TRUE(store_->create_token("finder", hash, Scope::audit, std::nullopt, std::nullopt));
   auto found = store_->find_token(hash);
   ASSERT_TRUE(found) << found.error().message;
   ASSERT_TRUE(*found);
@@ -152,7 +153,8 @@ TEST_P(ApiTokenStore, FindTokenRefusesAnArgumentThatIsNotASha256) {
 
 TEST_P(ApiTokenStore, CreateTokenOfATakenNameIsAConflictNamingIt) {
   create("duplicate");
-  auto again = store_->create_token("duplicate", fresh_hash(), Scope::read, std::nullopt);
+  auto again =
+      store_->create_token("duplicate", fresh_hash(), Scope::read, std::nullopt, std::nullopt);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::conflict);
   EXPECT_NE(again.error().message.find("an API token named 'duplicate' already exists"),
@@ -164,7 +166,8 @@ TEST_P(ApiTokenStore, CreateTokenOfATakenNameIsAConflictNamingIt) {
 TEST_P(ApiTokenStore, CreateTokenOfARevokedTokensNameIsAConflictSayingItWasRevoked) {
   create("retired");
   ASSERT_TRUE(store_->revoke_token("retired"));
-  auto again = store_->create_token("retired", fresh_hash(), Scope::read, std::nullopt);
+  auto again =
+      store_->create_token("retired", fresh_hash(), Scope::read, std::nullopt, std::nullopt);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::conflict);
   EXPECT_NE(again.error().message.find("revoked at"), std::string::npos) << again.error().message;
@@ -172,8 +175,8 @@ TEST_P(ApiTokenStore, CreateTokenOfARevokedTokensNameIsAConflictSayingItWasRevok
 
 TEST_P(ApiTokenStore, CreateTokenOfAStoredHashIsAConflict) {
   const std::string hash = fresh_hash();
-  ASSERT_TRUE(store_->create_token("first", hash, Scope::read, std::nullopt));
-  auto again = store_->create_token("second", hash, Scope::read, std::nullopt);
+  ASSERT_TRUE(store_->create_token("first", hash, Scope::read, std::nullopt, std::nullopt));
+  auto again = store_->create_token("second", hash, Scope::read, std::nullopt, std::nullopt);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::conflict);
   EXPECT_EQ(again.error().field, "token_sha256");
@@ -198,18 +201,19 @@ TEST_P(ApiTokenStore, CreateTokenRefusesABadNameABadHashAndNoScopesWritingNothin
       {"ok", good, Scopes{}, "scopes"},
   };
   for (const Case& c : cases) {
-    auto created = store_->create_token(c.name, c.hash, c.scopes, std::nullopt);
+    auto created = store_->create_token(c.name, c.hash, c.scopes, std::nullopt, std::nullopt);
     ASSERT_FALSE(created) << "accepted name '" << c.name << "'";
     EXPECT_EQ(created.error().code, ErrorCode::invalid_argument);
     EXPECT_EQ(created.error().field, c.field) << created.error().message;
   }
   EXPECT_TRUE(store_->list_tokens().value().empty());
-  EXPECT_TRUE(store_->create_token(std::string(64, 'a'), good, Scope::read, std::nullopt));
+  EXPECT_TRUE(
+      store_->create_token(std::string(64, 'a'), good, Scope::read, std::nullopt, std::nullopt));
 }
 
 TEST_P(ApiTokenStore, RevokeTokenSetsRevokedAtOnceAndTheTokenIsStillFoundAsRevoked) {
   const std::string hash = fresh_hash();
-  ASSERT_TRUE(store_->create_token("leaked", hash, Scope::ingest, 7));
+  ASSERT_TRUE(store_->create_token("leaked", hash, Scope::ingest, 7, std::nullopt));
   auto revoked = store_->revoke_token("leaked");
   ASSERT_TRUE(revoked) << revoked.error().message;
   ASSERT_TRUE(revoked->revoked_at);
@@ -243,7 +247,7 @@ TEST_P(ApiTokenStore, RevokeTokenRefusesAMalformedName) {
 
 TEST_P(ApiTokenStore, TokensSurviveReopeningTheStore) {
   const std::string hash = fresh_hash();
-  ASSERT_TRUE(store_->create_token("durable", hash, Scope::admin, std::nullopt));
+  ASSERT_TRUE(store_->create_token("durable", hash, Scope::admin, std::nullopt, std::nullopt));
   store_.reset();
   store_ = open();
   ASSERT_NE(store_, nullptr);
@@ -265,7 +269,8 @@ TEST_P(ApiTokenStore, RacingCreatesOfOneNameStoreOneTokenAndTheOthersAreConflict
     racers.emplace_back([&, i] {
       const std::string hash = fresh_hash();
       start.arrive_and_wait();
-      auto result = stores[i]->create_token("contested", hash, Scope::read, std::nullopt);
+      auto result =
+          stores[i]->create_token("contested", hash, Scope::read, std::nullopt, std::nullopt);
       if (result) {
         ++created;
       } else if (result.error().code == ErrorCode::conflict) {
@@ -291,6 +296,42 @@ TEST_P(ApiTokenStore, OpeningADatabaseOfSchemaVersionOneAddsTheTokenTable) {
   EXPECT_TRUE(listed->empty());
   create("after-upgrade");
   EXPECT_EQ(store_->list_tokens().value().size(), 1U);
+}
+
+TEST_P(ApiTokenStore, KeepsTheUserATokenIsBoundTo) {
+  const std::string hash = fresh_hash();
+  auto created = store_->create_token("inbox-42", hash, Scope::read, std::nullopt, 42);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->user_id, 42);
+  auto found = store_->find_token(hash);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->token.user_id, 42);
+  EXPECT_EQ((*found)->token.organization_id, std::nullopt);
+  const ApiToken unbound = create("unbound");
+  EXPECT_EQ(unbound.user_id, std::nullopt);
+  auto listed = store_->list_tokens();
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 2U);
+  EXPECT_EQ((*listed)[0].user_id, 42);
+  EXPECT_EQ((*listed)[1].user_id, std::nullopt);
+}
+
+TEST_P(ApiTokenStore, OpeningADatabaseOfSchemaVersionTwoAddsTheUserColumnAndKeepsTokens) {
+  // A version 2 database is today's schema without herald_api_tokens.user_id.
+  const std::string hash = fresh_hash();
+  ASSERT_TRUE(store_->create_token("before-upgrade", hash, Scope::read, 7, std::nullopt));
+  store_.reset();
+  raw_exec("ALTER TABLE herald_api_tokens DROP COLUMN user_id");
+  raw_exec("UPDATE herald_meta SET value = '2' WHERE key = 'schema_version'");
+  store_ = open();
+  ASSERT_NE(store_, nullptr);
+  auto found = store_->find_token(hash);
+  ASSERT_TRUE(found && *found) << (found ? "not found" : found.error().message);
+  EXPECT_EQ((*found)->token.organization_id, 7);
+  EXPECT_EQ((*found)->token.user_id, std::nullopt);
+  auto bound = store_->create_token("after-upgrade", fresh_hash(), Scope::read, std::nullopt, 9);
+  ASSERT_TRUE(bound) << bound.error().message;
+  EXPECT_EQ(bound->user_id, 9);
 }
 
 }  // namespace

@@ -688,7 +688,7 @@ py 'import json, sys
 tokens = {t["name"]: t for t in json.load(open(sys.argv[1]))["tokens"]}
 assert tokens["ingest-bot"]["scopes"] == ["ingest", "read"] and tokens["ingest-bot"]["organization_id"] == 42, tokens
 assert tokens["reader"]["organization_id"] is None and tokens["reader"]["revoked_at"] is None, tokens
-assert all(set(t) == {"id", "name", "scopes", "organization_id", "created_at", "revoked_at"} for t in tokens.values()), tokens'
+assert all(set(t) == {"id", "name", "scopes", "organization_id", "user_id", "created_at", "revoked_at"} for t in tokens.values()), tokens'
 ingest_hash=$(printf %s "$ingest_token" | sha256sum | cut -d' ' -f1)
 for secret in "$ingest_token" "$reader_token" "$ingest_hash" hrld_; do
   run token list --db "$tokens_db"
@@ -733,6 +733,20 @@ expect_error 1 "no API token named 'nobody'" token revoke nobody --db "$tokens_d
 expect_error 2 "NAME is required" token revoke --db "$tokens_db"
 expect_error 2 "NAME: 'a/b' has a character other than" token revoke a/b --db "$tokens_db"
 expect_error 1 "an API token named 'reader' already exists (revoked at" token create --name reader --scopes read --db "$tokens_db"
+
+check "herald token create --user binds a token to one user; list shows it; a bad id is refused"
+expect_error 2 "--user 'x': expected a user id" token create --name u --scopes read --user x --db "$tokens_db"
+expect_error 2 "--user '0': expected a user id" token create --name u --scopes read --user 0 --db "$tokens_db"
+run token create --name inbox-42 --scopes read,notify --user 42 --db "$tokens_db"
+expect_status 0 token create --user
+expect_stderr "user 42"
+run token list --json --db "$tokens_db"
+py 'import json, sys
+tokens = {t["name"]: t for t in json.load(open(sys.argv[1]))["tokens"]}
+assert tokens["inbox-42"]["user_id"] == 42 and tokens["inbox-42"]["scopes"] == ["read", "notify"], tokens
+assert tokens["ingest-bot"]["user_id"] is None, tokens'
+run token list --db "$tokens_db"
+expect_stdout USER
 
 check "herald token list|revoke on a missing --db fail with one line and create no file"
 expect_error 1 "does not exist" token list --db "$work/no-tokens.db"

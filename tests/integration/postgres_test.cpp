@@ -198,7 +198,7 @@ class PostgresStore : public ::testing::Test {
 TEST_F(PostgresStore, CreatesItsSchemaWithAVersionInHeraldMetaWhenOpeningAnEmptySchema) {
   auto store = open();
   ASSERT_TRUE(store);
-  EXPECT_EQ(scalar("SELECT value FROM herald_meta WHERE key = 'schema_version'"), "2");
+  EXPECT_EQ(scalar("SELECT value FROM herald_meta WHERE key = 'schema_version'"), "3");
   EXPECT_EQ(scalar("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND "
                    "tablename IN ('herald_events', 'herald_consumer_checkpoints', "
                    "'herald_parked_events', 'herald_audit_records', 'herald_api_tokens')"),

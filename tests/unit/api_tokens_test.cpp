@@ -15,14 +15,19 @@ TEST(Scopes, ParseReadsACommaSeparatedListInAnyOrderWithSpacesAndRepeats) {
   EXPECT_TRUE(scopes->contains(Scope::read));
   EXPECT_FALSE(scopes->contains(Scope::admin));
   EXPECT_EQ(parse_scopes("ingest,read,audit,admin").value().bits(), 0x0F);
+  EXPECT_EQ(parse_scopes("notify").value(), Scopes(Scope::notify));
+  EXPECT_FALSE(parse_scopes("notify").value().contains(Scope::admin));
+  // Bits beyond the known scopes are dropped.
+  EXPECT_EQ(Scopes::from_bits(0xFFU).bits(), 0x1F);
 }
 
 TEST(Scopes, FormatListsTheScopesInTheirFixedOrderAndParseReadsItBack) {
-  const Scopes all = Scope::admin | Scope::audit | Scope::read | Scope::ingest;
-  EXPECT_EQ(format_scopes(all), "ingest,read,audit,admin");
+  const Scopes all = Scope::admin | Scope::audit | Scope::read | Scope::ingest | Scope::notify;
+  EXPECT_EQ(format_scopes(all), "ingest,read,audit,admin,notify");
   EXPECT_EQ(format_scopes(Scope::audit | Scope::ingest), "ingest,audit");
+  EXPECT_EQ(format_scopes(Scope::notify | Scope::read), "read,notify");
   EXPECT_EQ(format_scopes(Scopes{}), "");
-  for (unsigned bits = 1; bits < 16; ++bits) {
+  for (unsigned bits = 1; bits < 32; ++bits) {
     const Scopes scopes = Scopes::from_bits(bits);
     EXPECT_EQ(parse_scopes(format_scopes(scopes)).value(), scopes) << bits;
   }
@@ -35,7 +40,7 @@ TEST(Scopes, ParseRefusesAnUnknownScopeNamingIt) {
   EXPECT_EQ(scopes.error().field, "scopes");
   EXPECT_NE(scopes.error().message.find("unknown scope 'write'"), std::string::npos)
       << scopes.error().message;
-  EXPECT_NE(scopes.error().message.find("ingest, read, audit or admin"), std::string::npos);
+  EXPECT_NE(scopes.error().message.find("ingest, read, audit, admin or notify"), std::string::npos);
   // Names are case-sensitive, as they are printed.
   EXPECT_FALSE(parse_scopes("READ"));
 }

@@ -69,7 +69,8 @@ class AuthenticatorTest : public ::testing::Test {
   std::string create(const std::string& name, Scopes scopes = Scope::read,
                      std::optional<std::int64_t> organization = std::nullopt) {
     const std::string token = generate_api_token().value();
-    auto created = store_->create_token(name, api_token_sha256(token), scopes, organization);
+    auto created =
+        store_->create_token(name, api_token_sha256(token), scopes, organization, std::nullopt);
     EXPECT_TRUE(created) << created.error().message;
     return token;
   }
@@ -106,6 +107,23 @@ TEST_F(AuthenticatorTest, AuthenticatesAStoredTokenAndReturnsItsNameScopesAndOrg
   EXPECT_EQ(found->name, "ingest-bot");
   EXPECT_EQ(found->scopes, Scope::ingest | Scope::read);
   EXPECT_EQ(found->organization_id, 42);
+  EXPECT_EQ(found->user_id, std::nullopt);
+}
+
+TEST_F(AuthenticatorTest, ATokenBoundToAUserAuthenticatesAsThatUser) {
+  const std::string token = generate_api_token().value();
+  ASSERT_TRUE(store_->create_token("inbox-42", api_token_sha256(token), Scope::read | Scope::notify,
+                                   std::nullopt, 42));
+  Authenticator authenticator(*store_);
+  auto found = authenticator.authenticate(token);
+  ASSERT_TRUE(found) << found.error().message;
+  EXPECT_EQ(found->user_id, 42);
+  EXPECT_TRUE(allows(*found, Scope::notify));
+  // From the cache too.
+  auto again = authenticator.authenticate(token);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->user_id, 42);
+  EXPECT_EQ(authenticator.lookups(), 1U);
 }
 
 TEST_F(AuthenticatorTest, RefusesUnknownRevokedAndMalformedTokensWithOneAndTheSameMessage) {
@@ -182,8 +200,8 @@ TEST_F(AuthenticatorTest, UnknownTokensAreRememberedForTheTtlThenLookedUpAgain) 
   EXPECT_EQ(store_lookups_.load(), 1);
   EXPECT_EQ(authenticator.cached_unknown(), 1U);
 
-  ASSERT_TRUE(
-      other_process_->create_token("late", api_token_sha256(token), Scope::read, std::nullopt));
+  ASSERT_TRUE(other_process_->create_token("late", api_token_sha256(token), Scope::read,
+                                           std::nullopt, std::nullopt));
   clock_.advance(1000ms);
   auto found = authenticator.authenticate(token);
   ASSERT_TRUE(found) << found.error().message;

@@ -14,6 +14,11 @@
 #include "herald/event_catalog.hpp"
 #include "herald/event_store.hpp"
 
+namespace herald::notify {
+class NotificationStore;
+class NotificationRules;
+}  // namespace herald::notify
+
 namespace herald {
 class Authenticator;
 class DurableConsumer;
@@ -89,6 +94,12 @@ struct ServerServices {
   /// The durable consumers running in this process: a replay of one of them goes through it
   /// (`DurableConsumer::reset_to`); a replay of any other goes through the store.
   std::vector<DurableConsumer*> consumers;
+  /// The notification tables behind the /api/v1 notification endpoints (docs/http-api.md,
+  /// "Notifications"); null: those endpoints answer 503.
+  notify::NotificationStore* notifications = nullptr;
+  /// The notification kinds preferences are checked against; null: the notification endpoints
+  /// answer 503.
+  const notify::NotificationRules* notification_rules = nullptr;
 };
 
 /// The HTTP API and the live event stream (docs/http-api.md) on a Boost.Asio thread pool.
