@@ -10,12 +10,12 @@
 #include "herald/api_tokens.hpp"
 #include "herald/authenticator.hpp"
 #include "herald/domain/catalog.hpp"
+#include "herald/domain/notification_rules.hpp"
 #include "herald/durable_consumer.hpp"
 #include "herald/event_bus.hpp"
 #include "herald/event_store.hpp"
 #include "herald/http/server.hpp"
 #include "herald/metrics.hpp"
-#include "herald/domain/notification_rules.hpp"
 #include "herald/notify/delivery_worker.hpp"
 #include "herald/notify/notification_consumer.hpp"
 #include "herald/notify/notification_store.hpp"
@@ -147,8 +147,7 @@ ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
       ->add_option("--worker-id", f.worker_id,
                    "Names this process's delivery claims; default host-pid-random")
       ->envname("HERALD_WORKER_ID");
-  command_
-      ->add_option("--discord-api-base", f.discord.api_base, "Discord's REST API base URL")
+  command_->add_option("--discord-api-base", f.discord.api_base, "Discord's REST API base URL")
       ->envname("HERALD_DISCORD_API_BASE")
       ->capture_default_str();
   command_

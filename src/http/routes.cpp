@@ -19,8 +19,8 @@
 #include "herald/http/ingest.hpp"
 #include "herald/http/query.hpp"
 #include "herald/json.hpp"
-#include "static_files.hpp"
 #include "notify_routes.hpp"
+#include "static_files.hpp"
 
 namespace herald::http::detail {
 

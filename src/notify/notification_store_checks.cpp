@@ -8,6 +8,17 @@
 namespace herald::notify::detail {
 namespace {
 
+// Webhooks and announcement channels belong to organizations; a user's preferences name only the
+// channels that reach the user.
+bool is_user_channel(Channel channel) {
+  return channel == Channel::in_app || channel == Channel::discord || channel == Channel::email;
+}
+
+std::string not_a_user_channel(Channel channel) {
+  return "'" + std::string(to_string(channel)) +
+         "' is an organization's channel, not a user's: preferences name in_app, discord or email";
+}
+
 // Longest inbox title, body and link, delivery recipient and payload, in bytes.
 constexpr std::size_t max_title_bytes = 4096;
 constexpr std::size_t max_body_bytes = std::size_t{1} << 20;
@@ -332,6 +343,10 @@ std::expected<void, Error> check_preferences(const UserPreferences& preferences,
       return std::unexpected(
           Error::for_field(ErrorCode::invalid_argument, field + ".channel", "not a known channel"));
     }
+    if (!is_user_channel(rule.channel)) {
+      return std::unexpected(Error::for_field(ErrorCode::invalid_argument, field + ".channel",
+                                              not_a_user_channel(rule.channel)));
+    }
     if (rule.organization_id) {
       if (auto ok = check_id(field + ".organization_id", *rule.organization_id); !ok) return ok;
     }
@@ -358,6 +373,10 @@ std::expected<void, Error> check_preferences(const UserPreferences& preferences,
     if (!parse_channel(to_string(preferences.muted[i]))) {
       return std::unexpected(Error::for_field(ErrorCode::invalid_argument, indexed("muted", i, ""),
                                               "not a known channel"));
+    }
+    if (!is_user_channel(preferences.muted[i])) {
+      return std::unexpected(Error::for_field(ErrorCode::invalid_argument, indexed("muted", i, ""),
+                                              not_a_user_channel(preferences.muted[i])));
     }
   }
   return {};

@@ -57,10 +57,12 @@ inline std::expected<std::string, SendResult> payload_string(const boost::json::
   return std::string(member->as_string());
 }
 
-/// Milliseconds from a count of seconds (possibly fractional), rounded up, capped at one day.
+/// Milliseconds from a count of seconds (possibly fractional), rounded up, capped at a year.
 inline std::chrono::milliseconds seconds_to_wait(double seconds) {
   if (!(seconds > 0)) return std::chrono::milliseconds(0);
-  if (seconds > 86'400) seconds = 86'400;
+  // Only a bound against overflow: whether a long wait is honoured is the retry policy's call
+  // (RetryPolicy::max_retry_after gives up on a provider that asks for more than it allows).
+  if (seconds > 365.0 * 86'400) seconds = 365.0 * 86'400;
   return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.999));
 }
 

@@ -64,7 +64,7 @@ await() {
   done
 }
 
-"$herald" serve --db "$work/herald.db" --listen 127.0.0.1:0 --bootstrap-admin-token \
+"$herald" serve --db "$work/herald.db" --listen 127.0.0.1:0 --bootstrap-admin-token --webhook-allow-private \
   ${HERALD_E2E_SERVE_ARGS:-} >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 await 15 grep -q "listening on http://" "$work/server.out" || fail "herald serve did not start"

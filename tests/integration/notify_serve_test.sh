@@ -112,15 +112,24 @@ count=$(curl -sf "$discord/_fake/messages" | grep -o '"kind":"dm"' | wc -l)
 check "replaying the notification consumer sends nothing new"
 before=$(delivery_json | grep -o '"id":' | wc -l)
 curl -sf "${auth[@]}" -X POST -H 'Content-Type: application/json' -d '{"from":0}' \
-  "$base/api/v1/consumers/notifications/replay" >/dev/null || fail "replay request failed"
-head=$(curl -sf "${auth[@]}" "$base/api/v1/events?limit=1" | grep -o '"position":[0-9]*' | head -n 1)
-head=${head#\"position\":}
-await 20 bash -c "'$herald' consumers --db '$work/herald.db' --json | grep -q '\"name\":\"notifications\",\"checkpoint\":$head'" ||
+  "$base/api/v1/consumers/notifications/replay" >"$work/replay.out" || fail "replay request failed"
+grep -q '"name":"notifications","checkpoint":0,' "$work/replay.out" ||
+  fail "the replay did not move the consumer back: $(cat "$work/replay.out")"
+head=$(grep -o '"head":[0-9]*' "$work/replay.out")
+head=${head#\"head\":}
+await 20 bash -c "'$herald' consumers --db '$work/herald.db' --json | grep -q '\"name\":\"notifications\",\"checkpoint\":$head,'" ||
   fail "the notification consumer did not catch up to $head: $("$herald" consumers --db "$work/herald.db" --json)"
 after=$(delivery_json | grep -o '"id":' | wc -l)
 [ "$after" -eq "$before" ] || fail "the replay created deliveries: $before before, $after after"
 count=$(curl -sf "$discord/_fake/messages" | grep -o '"kind":"dm"' | wc -l)
 [ "$count" -eq 2 ] || fail "the replay sent messages: $count direct messages"
+
+check "/metrics counts the attempts by channel and outcome"
+curl -sf "${auth[@]}" "$base/metrics" >"$work/metrics.out" || fail "GET /metrics failed"
+grep -q '^herald_notify_deliveries_total{channel="discord",outcome="sent"} 1$' "$work/metrics.out" ||
+  fail "no sent Discord attempt counted: $(grep herald_notify_deliveries_total "$work/metrics.out")"
+grep -q '^herald_notify_queue_depth{channel="discord",status="pending"} 0$' "$work/metrics.out" ||
+  fail "no queue depth: $(grep herald_notify_queue_depth "$work/metrics.out")"
 
 check "SIGTERM stops the server and its worker cleanly"
 kill -TERM "$server_pid"

@@ -4,6 +4,8 @@
 import * as api from '../api.js';
 import {announce, field, h, replace, table, time} from '../dom.js';
 
+const USER_CHANNELS = ['in_app', 'discord', 'email'];
+
 /**
  * Whether `kind` goes to `channel` for `organization` (null: all) under `rules`: the rule for
  * that organization, else the rule for all organizations, else the kind's default.
@@ -21,7 +23,9 @@ export function effective(rules, kind, channel, organization) {
 }
 
 function preferences(section, context) {
-  const {kinds, channels} = context.notify;
+  const {kinds} = context.notify;
+  // Webhooks and announcement channels belong to organizations: a user chooses among these.
+  const channels = context.notify.channels.filter((c) => USER_CHANNELS.includes(c));
   const scope =
       h('input', {name: 'organization_id', inputmode: 'numeric', size: 8, placeholder: 'all'});
   const message = h('p', {class: 'error', role: 'alert'});
