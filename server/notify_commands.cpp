@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli_table.hpp"
 #include "herald/domain/catalog.hpp"
 #include "herald/error.hpp"
 #include "herald/event_store.hpp"
@@ -257,72 +258,12 @@ std::expected<Stores, Failure> open_stores(const StoreFlags& flags) {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-std::size_t display_width(std::string_view text) {
-  // Code points: every byte that does not continue a UTF-8 sequence.
-  return static_cast<std::size_t>(std::ranges::count_if(
-      text, [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
 /// `text` on one line, cut to at most `most` code points, ending in "…" when cut.
 std::string cell(std::string_view text, std::size_t most) {
   std::string line;
   for (char c : text) line += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-  if (display_width(line) <= most) return line;
-  std::size_t points = 0;
-  std::size_t cut = 0;
-  for (; cut < line.size(); ++cut) {
-    if ((static_cast<unsigned char>(line[cut]) & 0xC0) != 0x80) {
-      if (points == most - 1) break;
-      ++points;
-    }
-  }
-  return line.substr(0, cut) + "…";
+  return shorten(line, most);
 }
-
-/// A table printed with columns as wide as their widest cell; numbers right-aligned.
-class Table {
- public:
-  struct Column {
-    std::string_view header;
-    bool right = false;
-  };
-
-  explicit Table(std::vector<Column> columns) : columns_(std::move(columns)) {}
-
-  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-
-  void print(std::FILE* out) const {
-    std::vector<std::size_t> widths;
-    for (const Column& column : columns_) widths.push_back(display_width(column.header));
-    for (const auto& row : rows_) {
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        widths[i] = std::max(widths[i], display_width(row[i]));
-      }
-    }
-    auto line = [&](const auto& cell_of) {
-      std::string text;
-      for (std::size_t i = 0; i < columns_.size(); ++i) {
-        const std::string_view value = cell_of(i);
-        const std::string padding(widths[i] - display_width(value), ' ');
-        if (i > 0) text += "  ";
-        if (columns_[i].right) {
-          text += padding;
-          text += value;
-        } else {
-          text += value;
-          if (i + 1 < columns_.size()) text += padding;
-        }
-      }
-      fmt::print(out, "{}\n", text);
-    };
-    line([&](std::size_t i) { return columns_[i].header; });
-    for (const auto& row : rows_) line([&](std::size_t i) { return std::string_view(row[i]); });
-  }
-
- private:
-  std::vector<Column> columns_;
-  std::vector<std::vector<std::string>> rows_;
-};
 
 /// "2026-11-27 09:30:00": a time in a table, to the second (UTC).
 std::string table_time(Timestamp t) {

@@ -4,8 +4,12 @@
 #include <cassert>
 #include <cstdint>
 
+#include "herald/notify/html.hpp"
+
 namespace herald::domain::templates {
 namespace {
+
+using notify::escape_html;
 
 enum class Form : std::uint8_t { text, markdown, html };
 
@@ -244,33 +248,6 @@ std::string clean_value(std::string_view value) {
   if (first == std::string::npos) return {};
   out.erase(0, first);
   out.erase(out.find_last_not_of(' ') + 1);
-  return out;
-}
-
-std::string escape_html(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
   return out;
 }
 

@@ -34,8 +34,6 @@ inline constexpr std::size_t max_url_bytes = 512;
 /// `value` made safe as one line of text: control characters and bidirectional overrides become
 /// spaces or vanish, invalid UTF-8 becomes U+FFFD, and it is cut to `max_value_chars`.
 std::string clean_value(std::string_view value);
-/// `text` with `& < > " '` as HTML character references.
-std::string escape_html(std::string_view text);
 /// `text` with Discord markdown's special characters escaped and mentions (`@everyone`, `@here`,
 /// `<@id>`) neutralised.
 std::string escape_markdown(std::string_view text);

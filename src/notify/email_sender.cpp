@@ -10,6 +10,7 @@
 #include <array>
 #include <memory>
 
+#include "herald/notify/html.hpp"
 #include "herald/notify/sender.hpp"
 #include "notify/base64.hpp"
 #include "notify/curl_http.hpp"
@@ -125,32 +126,6 @@ std::string base64_lines(std::string_view bytes) {
   for (std::size_t i = 0; i < encoded.size(); i += 76) {
     out.append(encoded, i, 76);
     out += "\r\n";
-  }
-  return out;
-}
-
-std::string escape_html(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
   }
   return out;
 }
