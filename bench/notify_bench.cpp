@@ -707,6 +707,41 @@ WebhookRun webhooks_naive(const Settings& settings) {
   return run;
 }
 
+/// herald's webhook sender alone: one thread calls `send` for each delivery in turn, with no
+/// queue and no store; deliveries sent per second. Separates the sender's cost from the store's.
+WebhookRun webhooks_sender_only(const Settings& settings) {
+  Receiver receiver;
+  notify::WebhookEndpoint endpoint{.id = 1, .organization_id = 1, .url = receiver.url()};
+  endpoint.secrets.push_back(
+      {.secret = need(notify::generate_webhook_secret(), "generate a secret")});
+  std::vector<notify::DeliveryRecord> deliveries;
+  for (std::int64_t n = 0; n < settings.webhooks; ++n) {
+    deliveries.push_back({.id = n + 1,
+                          .event_id = herald::EventId::generate(),
+                          .position = n + 1,
+                          .channel = notify::Channel::webhook,
+                          .recipient = "endpoint:1",
+                          .organization_id = 1,
+                          .kind = "TournamentUpdatedEvent",
+                          .payload = R"({"event_type":"TournamentUpdatedEvent","body":)" +
+                                     json_string(webhook_body(n)) + "}"});
+  }
+  auto sender = notify::make_webhook_sender({.timeout = 10s, .allow_private_targets = true});
+  WebhookRun run;
+  run.latencies_us.reserve(deliveries.size());
+  const auto start = Clock::now();
+  for (const notify::DeliveryRecord& delivery : deliveries) {
+    const auto attempt = Clock::now();
+    const notify::SendResult result =
+        sender->send({.delivery = delivery, .endpoint = &endpoint, .now = herald::now()});
+    if (result.outcome != notify::SendOutcome::sent) fail("sender alone: " + result.error);
+    run.latencies_us.push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - attempt).count());
+  }
+  run.rate = static_cast<double>(settings.webhooks) / seconds_since(start);
+  return run;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The report
 
@@ -847,18 +882,27 @@ int run(int argc, char** argv) {
     Row one{.scenario = scenario,
             .implementation = "herald worker, 1 thread",
             .baseline = "naive, 1 thread"};
+    Row alone{.scenario = scenario,
+              .implementation = "herald sender alone",
+              .baseline = "naive, 1 thread"};
     Row naive{.scenario = scenario, .implementation = "naive, 1 thread"};
     std::vector<double> latency_eight;
     std::vector<double> latency_one;
     std::vector<double> latency_naive;
+    std::vector<double> latency_alone;
     for (int r = 0; r < settings.repetitions; ++r) {
       auto run8 = webhooks_herald(directory, r, 8, settings);
       auto run1 = webhooks_herald(directory, r, 1, settings);
       auto run0 = webhooks_naive(settings);
+      auto run_alone = webhooks_sender_only(settings);
       std::printf("  webhooks %d: 8 threads %s, 1 thread %s, naive %s  [load %s]\n", r + 1,
                   format_rate(run8.rate).c_str(), format_rate(run1.rate).c_str(),
                   format_rate(run0.rate).c_str(), load_average().c_str());
+      std::printf("             herald sender alone %s\n", format_rate(run_alone.rate).c_str());
       std::fflush(stdout);
+      alone.rates.push_back(run_alone.rate);
+      latency_alone.insert(latency_alone.end(), run_alone.latencies_us.begin(),
+                           run_alone.latencies_us.end());
       eight.rates.push_back(run8.rate);
       one.rates.push_back(run1.rate);
       naive.rates.push_back(run0.rate);
@@ -875,8 +919,10 @@ int run(int argc, char** argv) {
     eight.note = latency(latency_eight, "attempt (notify_attempts.duration_us)");
     one.note = latency(latency_one, "attempt (notify_attempts.duration_us)");
     naive.note = latency(latency_naive, "request incl. signing");
+    alone.note = latency(latency_alone, "send() (no queue, no store)");
     rows.push_back(std::move(eight));
     rows.push_back(std::move(one));
+    rows.push_back(std::move(alone));
     rows.push_back(std::move(naive));
   }
 
