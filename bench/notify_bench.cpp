@@ -823,6 +823,16 @@ Settings parse(int argc, char** argv) {
       settings.baseline_events = *baseline;
     } else if (auto webhooks = number("--webhooks")) {
       settings.webhooks = *webhooks;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf(
+          "herald_notify_bench: notification fan-out and webhook delivery beside naive "
+          "implementations (docs/performance.md, \"Notifications\").\n"
+          "  --repetitions=N      repetitions of each scenario (3)\n"
+          "  --fanout-events=N    tournament updates routed to 100 subscribers each (10000)\n"
+          "  --baseline-events=N  the naive fan-out's events (10000)\n"
+          "  --webhooks=N         webhook deliveries per repetition (5000)\n"
+          "  --skip-fanout, --skip-webhooks, --keep-files\n");
+      std::exit(0);
     } else if (arg == "--keep-files") {
       settings.keep_files = true;
     } else if (arg == "--skip-fanout") {
@@ -842,9 +852,11 @@ int run(int argc, char** argv) {
   const Settings settings = parse(argc, argv);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const fs::path directory = make_directory();
-  std::printf("herald_notify_bench: files in %s (%s); %d repetitions; load average %s\n",
-              directory.c_str(), filesystem_name(directory).c_str(), settings.repetitions,
-              load_average().c_str());
+  std::printf(
+      "herald_notify_bench: files in %s (%s); %d repetitions; event body %zu bytes; "
+      "load average %s\n",
+      directory.c_str(), filesystem_name(directory).c_str(), settings.repetitions,
+      webhook_body(0).size(), load_average().c_str());
   std::fflush(stdout);
 
   std::vector<Row> rows;
