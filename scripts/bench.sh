@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every benchmark program of a Release build, one after the other: the event bus, the event
-# store, then `herald serve` under HTTP load (docs/performance.md).
+# store, `herald serve` under HTTP load, then notification fan-out and webhook delivery
+# (docs/performance.md).
 #
 # The store benchmark measures PostgreSQL too when HERALD_BENCH_PG_URL names a server; without it,
 # this script starts a throwaway PostgreSQL 15 (scripts/with_postgres.sh) whose data directory is on
@@ -29,3 +30,6 @@ fi
 
 echo
 "$dir/bench/herald_http_bench" --herald "$dir/herald"
+
+echo
+"$dir/bench/herald_notify_bench"
