@@ -41,6 +41,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -464,8 +465,18 @@ class Receiver {
     } catch (const std::exception&) {
     }
     accepting_.join();
-    std::lock_guard lock(mutex_);
-    for (auto& connection : connections_) connection.join();
+    std::vector<std::thread> connections;
+    {
+      // Senders keep their connections alive (libcurl's per-thread handle): end the reads that
+      // wait on them.
+      std::lock_guard lock(mutex_);
+      for (asio::ip::tcp::socket* socket : open_) {
+        beast::error_code ignored;
+        socket->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+      }
+      connections.swap(connections_);
+    }
+    for (auto& connection : connections) connection.join();
   }
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;
@@ -487,6 +498,17 @@ class Receiver {
   }
 
   void serve(asio::ip::tcp::socket socket) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      open_.insert(&socket);
+    }
+    serve_requests(socket);
+    std::lock_guard lock(mutex_);
+    open_.erase(&socket);
+  }
+
+  void serve_requests(asio::ip::tcp::socket& socket) {
     socket.set_option(asio::ip::tcp::no_delay(true));
     beast::flat_buffer buffer;
     for (;;) {
@@ -511,6 +533,8 @@ class Receiver {
   std::thread accepting_;
   std::mutex mutex_;
   std::vector<std::thread> connections_;
+  // The sockets being served (guarded by mutex_), to shut down on stop.
+  std::set<asio::ip::tcp::socket*> open_;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -102,12 +102,32 @@ std::optional<std::string_view> HttpResponse::header(std::string_view name) cons
   return std::nullopt;
 }
 
+namespace {
+
+// One easy handle per thread, reset between requests: a reset drops every option but keeps the
+// handle's connection cache, so a worker thread sending to the same receiver again reuses its
+// keep-alive connection instead of opening one per request. A reused connection was checked when
+// it was opened (CURLOPT_OPENSOCKETFUNCTION), and libcurl reuses one only for the same scheme,
+// host and port.
+CURL* thread_handle() {
+  thread_local CurlHandle handle(curl_easy_init());
+  return handle.get();
+}
+
+// Resets the handle when a request ends, so that it keeps no pointer to the request's header
+// lists, error buffer or transfer state past their lifetime.
+struct ResetOnExit {
+  CURL* curl;
+  ~ResetOnExit() { curl_easy_reset(curl); }
+};
+
+}  // namespace
+
 std::expected<HttpResponse, HttpFailure> perform_http(const HttpRequest& request) {
   ensure_curl_initialized();
-  CurlHandle handle(curl_easy_init());
-  if (!handle)
+  CURL* curl = thread_handle();
+  if (curl == nullptr)
     return std::unexpected(HttpFailure{HttpFailure::Kind::other, "curl_easy_init failed"});
-  CURL* curl = handle.get();
 
   Transfer transfer;
   transfer.max_body = request.max_response_body;
@@ -139,6 +159,8 @@ std::expected<HttpResponse, HttpFailure> perform_http(const HttpRequest& request
   }
 
   char error_buffer[CURL_ERROR_SIZE] = {};
+  // Declared after everything the handle will point to, so it resets the handle first.
+  const ResetOnExit reset{curl};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -286,11 +286,12 @@ class PostgresBackend final : public SqlBackend {
     return "(to_regclass(" + name_placeholder + ") IS NOT NULL)::int";
   }
 
-  std::expected<void, Error> write(const std::string& what, const SqlWork& work) override {
-    return transaction(what, work);
+  std::expected<void, Error> write(const std::string& what, const SqlWork& work,
+                                   Durability durability) override {
+    return transaction(what, work, durability);
   }
   std::expected<void, Error> read(const std::string& what, const SqlWork& work) override {
-    return transaction(what, work);
+    return transaction(what, work, Durability::full);
   }
 
   void lock_migration(SqlConnection& connection) override {
@@ -311,7 +312,8 @@ class PostgresBackend final : public SqlBackend {
   const std::string& where() const override { return where_; }
 
  private:
-  std::expected<void, Error> transaction(const std::string& what, const SqlWork& work) {
+  std::expected<void, Error> transaction(const std::string& what, const SqlWork& work,
+                                         Durability durability) {
     std::lock_guard lock(mutex_);
     for (int attempt = 0;; ++attempt) {
       try {
@@ -319,6 +321,9 @@ class PostgresBackend final : public SqlBackend {
           connection_ = std::make_unique<pqxx::connection>(conninfo_);
         }
         pqxx::work tx(*connection_);
+        // The commit returns before the WAL is flushed; a crash of the server may lose it whole
+        // (never part of it), which a relaxed write allows for.
+        if (durability == Durability::relaxed) tx.exec0("SET LOCAL synchronous_commit = off");
         PostgresConnection connection(tx);
         std::expected<void, Error> result;
         try {

@@ -192,7 +192,8 @@ class SqlNotificationStore final : public NotificationStore {
 
   std::expected<void, Error> migrate() {
     return backend_->write(
-        "open the notification tables", [&](SqlConnection& c) -> std::expected<void, Error> {
+        "open the notification tables",
+        [&](SqlConnection& c) -> std::expected<void, Error> {
           backend_->lock_migration(c);
           if (!table_exists(c, "herald_consumer_checkpoints")) {
             return std::unexpected(Error{
@@ -228,7 +229,8 @@ class SqlNotificationStore final : public NotificationStore {
                        ", " + q.text(std::to_string(notify_schema_version)) +
                        ") ON CONFLICT (key) DO UPDATE SET value = excluded.value");
           return {};
-        });
+        },
+        Durability::full);
   }
 
   void start_listening() {
@@ -433,7 +435,8 @@ class SqlNotificationStore final : public NotificationStore {
             }
           }
           return records;
-        });
+        },
+        Durability::relaxed);
   }
 
   std::expected<void, Error> finish_attempt(std::int64_t delivery_id, const std::string& worker,
@@ -527,7 +530,8 @@ class SqlNotificationStore final : public NotificationStore {
           }
           if (outcome.status == DeliveryStatus::retrying) backend_->announce_due(c);
           return {};
-        });
+        },
+        Durability::relaxed);
   }
 
   void wait_for_due(std::chrono::milliseconds timeout) override {
@@ -994,8 +998,9 @@ class SqlNotificationStore final : public NotificationStore {
 
  private:
   template <typename T, typename Fn>
-  std::expected<T, Error> in_write(const std::string& what, Fn&& fn) {
-    return run<T>(/*write=*/true, what, std::forward<Fn>(fn));
+  std::expected<T, Error> in_write(const std::string& what, Fn&& fn,
+                                   Durability durability = Durability::full) {
+    return run<T>(/*write=*/true, what, std::forward<Fn>(fn), durability);
   }
 
   template <typename T, typename Fn>
@@ -1004,7 +1009,8 @@ class SqlNotificationStore final : public NotificationStore {
   }
 
   template <typename T, typename Fn>
-  std::expected<T, Error> run(bool write, const std::string& what, Fn&& fn) {
+  std::expected<T, Error> run(bool write, const std::string& what, Fn&& fn,
+                              Durability durability = Durability::full) {
     std::optional<T> out;
     const SqlWork work = [&](SqlConnection& c) -> std::expected<void, Error> {
       auto result = fn(c);
@@ -1012,14 +1018,15 @@ class SqlNotificationStore final : public NotificationStore {
       out.emplace(std::move(*result));
       return {};
     };
-    auto done = write ? backend_->write(what, work) : backend_->read(what, work);
+    auto done = write ? backend_->write(what, work, durability) : backend_->read(what, work);
     if (!done) return std::unexpected(std::move(done.error()));
     return std::move(*out);
   }
 
   template <typename Fn>
-  std::expected<void, Error> in_write_void(const std::string& what, Fn&& fn) {
-    return backend_->write(what, SqlWork(std::forward<Fn>(fn)));
+  std::expected<void, Error> in_write_void(const std::string& what, Fn&& fn,
+                                           Durability durability = Durability::full) {
+    return backend_->write(what, SqlWork(std::forward<Fn>(fn)), durability);
   }
 
   void remember_generation() {

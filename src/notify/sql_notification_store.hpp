@@ -59,6 +59,17 @@ class SqlConnection {
   virtual void exec_script(const std::string& sql) = 0;
 };
 
+/// How hard a write transaction's commit pushes its data to the disk.
+enum class Durability : std::uint8_t {
+  /// Durable when the commit returns (SQLite synchronous=FULL, PostgreSQL's default).
+  full,
+  /// Survives a process crash but may be lost, whole, on power loss or an OS crash (SQLite WAL
+  /// with synchronous=NORMAL, PostgreSQL synchronous_commit=off). For writes whose loss is
+  /// already allowed for: a claim (it is simply not made) and an attempt's outcome (the delivery
+  /// goes back to its expired claim and is tried again: at least once).
+  relaxed,
+};
+
 /// A transaction function: returns an error to roll back.
 using SqlWork = std::function<std::expected<void, Error>(SqlConnection&)>;
 
@@ -80,7 +91,8 @@ class SqlBackend {
   virtual std::string table_exists(const std::string& name_placeholder) const = 0;
   /// Runs `work` in one write transaction (it holds out other writers of the rows it locks);
   /// commits when it returns a value, rolls back otherwise. `what` names the operation in errors.
-  virtual std::expected<void, Error> write(const std::string& what, const SqlWork& work) = 0;
+  virtual std::expected<void, Error> write(const std::string& what, const SqlWork& work,
+                                           Durability durability) = 0;
   /// Runs `work` for reading.
   virtual std::expected<void, Error> read(const std::string& what, const SqlWork& work) = 0;
   /// Called inside the migration's write transaction before anything is read: serializes

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -254,11 +255,12 @@ class SqliteBackend final : public SqlBackend {
 
   // BEGIN IMMEDIATE takes the write lock at once: a deferred transaction that reads first and
   // then writes can fail with SQLITE_BUSY_SNAPSHOT in WAL mode instead of waiting.
-  std::expected<void, Error> write(const std::string& what, const SqlWork& work) override {
-    return transaction("BEGIN IMMEDIATE", what, work);
+  std::expected<void, Error> write(const std::string& what, const SqlWork& work,
+                                   Durability durability) override {
+    return transaction("BEGIN IMMEDIATE", what, work, durability);
   }
   std::expected<void, Error> read(const std::string& what, const SqlWork& work) override {
-    return transaction("BEGIN", what, work);
+    return transaction("BEGIN", what, work, std::nullopt);
   }
 
   void lock_migration(SqlConnection&) override {}
@@ -268,8 +270,18 @@ class SqliteBackend final : public SqlBackend {
 
  private:
   std::expected<void, Error> transaction(const char* begin, const std::string& what,
-                                         const SqlWork& work) {
+                                         const SqlWork& work,
+                                         std::optional<Durability> durability) {
     std::lock_guard lock(mutex_);
+    // synchronous is the connection's and cannot change inside a transaction: set it before.
+    if (durability && *durability != durability_) {
+      const char* pragma = *durability == Durability::relaxed ? "PRAGMA synchronous = NORMAL"
+                                                              : "PRAGMA synchronous = FULL";
+      if (const int rc = connection_->simple(pragma); rc != SQLITE_OK) {
+        return std::unexpected(connection_->error(rc, what + ": setting durability"));
+      }
+      durability_ = *durability;
+    }
     if (const int rc = connection_->simple(begin); rc != SQLITE_OK) {
       return std::unexpected(connection_->error(rc, what + ": starting a transaction"));
     }
@@ -297,6 +309,8 @@ class SqliteBackend final : public SqlBackend {
 
   std::mutex mutex_;
   std::unique_ptr<SqliteConnection> connection_;
+  // What the connection's synchronous setting is now (FULL when opened).
+  Durability durability_ = Durability::full;
   std::string where_;
 };
 
