@@ -112,6 +112,8 @@ for _ in 1 2 3 4 5; do
     >>"$log_file" 2>&1 &
   server_pid=$!
   if wait_ready "$server_pid" "$monitor_port"; then
+    # Stopped by pid at exit (a test may replace it): no job notice from this shell.
+    disown "$server_pid"
     started=1
     break
   fi

@@ -78,6 +78,10 @@ using MessagePtr = std::unique_ptr<natsMsg, CDeleter<natsMsg, natsMsg_Destroy>>;
 using StreamInfoPtr = std::unique_ptr<jsStreamInfo, CDeleter<jsStreamInfo, jsStreamInfo_Destroy>>;
 using PubAckPtr = std::unique_ptr<jsPubAck, CDeleter<jsPubAck, jsPubAck_Destroy>>;
 
+// The relay learns of a connection by its next publish succeeding; the callback only makes the
+// first connect asynchronous.
+void on_connected(natsConnection*, void*) {}
+
 }  // namespace
 
 std::string relay_subject(std::string_view subject_prefix, EventRef event) {
@@ -128,7 +132,9 @@ class NatsRelay::Impl {
     if (s = natsOptions_SetMaxReconnect(o, -1); s == NATS_OK) {
       s = natsOptions_SetReconnectWait(o, reconnect_wait.count());
     }
-    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, nullptr, nullptr);
+    // With a connected callback the first connect is asynchronous (nats.h:
+    // natsOptions_SetRetryOnFailedConnect); without one it would block until a server answers.
+    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, nullptr);
     if (s == NATS_OK) s = natsOptions_SetTimeout(o, options_.request_timeout.count());
     if (s == NATS_OK) s = natsOptions_SetName(o, "herald-relay");
     if (s != NATS_OK) return std::unexpected(nats_error("setting the NATS client options", s));
