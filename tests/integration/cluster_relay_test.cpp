@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cluster_test_support.hpp"
+#include "herald/cluster/leader_lease.hpp"
 #include "herald/durable_consumer.hpp"
 #include "herald/json.hpp"
 #include "postgres_database.hpp"
@@ -260,6 +261,57 @@ TEST_F(NatsRelayServers, AStreamWrittenBySomethingElseIsRefusedWithAClearError) 
   EXPECT_FALSE(relay->wait_for_position(positions.back(), 300ms)) << "nothing is published";
   EXPECT_EQ(relay->published(), 0U);
   EXPECT_EQ(client_->message_count(stream_), 1U);
+}
+
+TEST_F(NatsRelayServers, TwoNodesRelayingUnderALeasePublishEveryEventOnceAcrossAHandover) {
+  // Two nodes: each its own store connection, relay and lease on the relay's role.
+  struct Node {
+    std::unique_ptr<EventStore> store;
+    std::unique_ptr<NatsRelay> relay;
+    std::unique_ptr<LeaderLease> lease;
+  };
+  const std::string role = "relay:" + stream_;
+  std::vector<Node> nodes(2);
+  for (Node& node : nodes) {
+    node.store = must(
+        open_store({.location = database_->url(), .catalog = &store_test::catalog_with_legacy()}));
+    node.relay = must(NatsRelay::create(*node.store, options()));
+    NatsRelay* relay = node.relay.get();
+    node.lease = must(LeaderLease::create({.location = database_->url(),
+                                           .role = role,
+                                           .retry_interval = 100ms,
+                                           .on_acquired =
+                                               [relay] {
+                                                 if (auto started = relay->start(); !started) {
+                                                   ADD_FAILURE() << started.error().message;
+                                                 }
+                                               },
+                                           .on_lost = [relay] { relay->stop(); }}));
+    must(node.lease->start());
+  }
+  ASSERT_TRUE(
+      wait_until([&] { return nodes[0].lease->is_leader() || nodes[1].lease->is_leader(); }, 5s));
+  const std::size_t first = nodes[0].lease->is_leader() ? 0 : 1;
+  Node& leader = nodes[first];
+  Node& follower = nodes[1 - first];
+
+  const auto before = append(40);
+  ASSERT_TRUE(leader.relay->wait_for_position(before.back(), 20s));
+  EXPECT_FALSE(follower.relay->running()) << "the follower relays nothing";
+
+  // The leader's node goes away while events keep coming; the follower takes over.
+  std::thread appender([&] { append(40); });
+  leader.lease->stop();
+  EXPECT_FALSE(leader.relay->running());
+  ASSERT_TRUE(wait_until([&] { return follower.lease->is_leader(); }, 5s));
+  appender.join();
+  const auto head = must(store_->head());
+  ASSERT_TRUE(wait_until([&] { return follower.relay->wait_for_position(head, 100ms); }, 20s));
+
+  expect_stream_matches_store(read_stream(80));
+  EXPECT_EQ(leader.relay->published() + follower.relay->published(), 80U);
+  EXPECT_EQ(leader.relay->duplicates() + follower.relay->duplicates(), 0U);
+  for (Node& node : nodes) node.lease->stop();
 }
 
 // Runs last in the suite's order: it kills and restarts the one nats-server of the run.
