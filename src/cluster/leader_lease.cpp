@@ -84,18 +84,18 @@ struct LeaderLease::State {
       if (!leader.load()) become_leader();
       return;
     }
+    bool acquired = false;
     try {
       if (!connection) connection = std::make_unique<pqxx::connection>(lease_url(options.location));
       pqxx::nontransaction tx(*connection);
       if (!leader.load()) {
         const pqxx::result got = tx.exec_params("SELECT pg_try_advisory_lock($1)", key);
-        failing = false;
-        if (got[0][0].as<bool>()) become_leader();
+        acquired = got[0][0].as<bool>();
       } else {
         // The lock lives as long as the session: a query that succeeds proves both.
         tx.exec("SELECT 1");
-        failing = false;
       }
+      failing = false;
     } catch (const std::exception& e) {
       connection.reset();
       // The session is gone or unusable, so the server has dropped (or will drop) the lock and
@@ -105,7 +105,10 @@ struct LeaderLease::State {
                    fmt::format("the lock connection to {} failed: {}",
                                detail::redact_postgres_url(options.location), e.what()),
                    {}});
+      return;
     }
+    // Outside the try: a failure inside the role's own start is not a broken lock connection.
+    if (acquired) become_leader();
   }
 
   void run() {

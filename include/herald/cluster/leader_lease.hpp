@@ -23,9 +23,11 @@ struct LeaderLeaseOptions {
   /// How often a follower tries to take the lock, and a leader checks that its connection holds.
   std::chrono::milliseconds retry_interval{500};
   /// Called on the lease's thread when this process becomes the leader: start the role here.
+  /// Must not throw.
   std::function<void()> on_acquired;
-  /// Called on the lease's thread when this process stops being the leader (its lock connection
-  /// broke, or `stop()`), before the lock is released by `stop()`: stop the role here, at once.
+  /// Called when this process stops being the leader: on the lease's thread when its lock
+  /// connection broke, on the caller's thread in `stop()` (before the lock is released). Stop the
+  /// role here, at once. Must not throw.
   std::function<void()> on_lost;
   /// Called on the lease's thread when a try or a check fails (the server is unreachable, a query
   /// failed). Default: print to stderr once per failure streak.
