@@ -246,6 +246,7 @@ class NatsRelay::Impl {
     }
 
     acked_through_ = 0;
+    last_sequence_ = info->State.LastSeq;
     if (info->State.Msgs > 0) {
       natsMsg* raw_last = nullptr;
       js_error = jsErrCode{};
@@ -307,6 +308,13 @@ class NatsRelay::Impl {
     // The client sends MsgId as the Nats-Msg-Id header (JetStream's de-duplication).
     publish_options.MsgId = id.c_str();
     publish_options.MaxWait = options_.request_timeout.count();
+    // JetStream refuses the publish unless the stream's last message is the one this relay last
+    // saw (nats.h: jsPubOptions.ExpectLastSeq; 0 checks nothing, for an empty stream). Two relays
+    // at once (a lost lease not noticed yet) stay in order through the duplicate window alone, as
+    // each publishes an event only after the one before it was stored; this check also covers a
+    // relay that stalled for longer than that window and would append an old event again. The
+    // refused relay reads the stream's last message again and skips what is there.
+    publish_options.ExpectLastSeq = last_sequence_;
     jsErrCode js_error{};
     jsPubAck* raw_ack = nullptr;
     s = js_PublishMsg(&raw_ack, context_.get(), message.get(), &publish_options, &js_error);
@@ -325,6 +333,7 @@ class NatsRelay::Impl {
       published.fetch_add(1, std::memory_order_relaxed);
     }
     acked_through_ = stored.position;
+    if (ack) last_sequence_ = ack->Sequence;
     return {};
   }
 
@@ -343,6 +352,8 @@ class NatsRelay::Impl {
   // Touched by the consumer's thread only (start() sets prepared_ before that thread runs).
   bool prepared_ = false;
   std::int64_t acked_through_ = 0;
+  // The stream sequence of the stream's last message as this relay knows it (0: empty).
+  std::uint64_t last_sequence_ = 0;
 };
 
 std::expected<std::unique_ptr<NatsRelay>, Error> NatsRelay::create(EventStore& store,

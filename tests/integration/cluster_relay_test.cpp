@@ -314,6 +314,24 @@ TEST_F(NatsRelayServers, TwoNodesRelayingUnderALeasePublishEveryEventOnceAcrossA
   for (Node& node : nodes) node.lease->stop();
 }
 
+TEST_F(NatsRelayServers, TwoRelaysRunningAtOnceKeepTheStreamInPositionOrder) {
+  // What the window between a lost lease and its holder noticing allows: two relays on one store
+  // and one stream at the same time. Each publishes in position order and only after the previous
+  // event was acknowledged, and the duplicate window drops the other's repeats.
+  auto other_store = must(
+      open_store({.location = database_->url(), .catalog = &store_test::catalog_with_legacy()}));
+  auto first = make_relay();
+  auto second = must(NatsRelay::create(*other_store, options()));
+  ASSERT_TRUE(first->start());
+  ASSERT_TRUE(second->start());
+  std::int64_t last = 0;
+  for (int round = 0; round < 10; ++round) last = append(10).back();
+  ASSERT_TRUE(first->wait_for_position(last, 30s));
+  ASSERT_TRUE(second->wait_for_position(last, 30s));
+  expect_stream_matches_store(read_stream(100));
+  EXPECT_EQ(first->published() + second->published(), 100U);
+}
+
 // Runs last in the suite's order: it kills and restarts the one nats-server of the run.
 TEST_F(NatsRelayServers, NatsServerRestartedDuringAppendsEveryEventArrivesOnce) {
   NatsServer server;
