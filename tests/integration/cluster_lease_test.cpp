@@ -1,7 +1,6 @@
 #include "herald/cluster/leader_lease.hpp"
 
 #include <gtest/gtest.h>
-#include <poll.h>
 
 #include <atomic>
 #include <filesystem>
@@ -182,33 +181,9 @@ TEST_F(LeaderLeasePostgres, StoppingTheLeaderHandsOverWithinABound) {
 
 TEST_F(LeaderLeasePostgres, KillingTheLeadersProcessHandsOverWithinABound) {
   const std::string role = unique_role("kill");
-  int out[2];
-  ASSERT_EQ(::pipe(out), 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addclose(&actions, out[0]);
-  std::string program = HERALD_LEASE_HOLDER;
-  std::vector<char*> argv = {program.data(), url_.data(), const_cast<char*>(role.c_str()), nullptr};
-  pid_t holder = -1;
-  ASSERT_EQ(posix_spawn(&holder, program.c_str(), &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out[1]);
-
-  // Wait for the holder's "leader" line.
-  std::string output;
-  const bool leads = wait_until(
-      [&] {
-        pollfd readable{.fd = out[0], .events = POLLIN, .revents = 0};
-        if (::poll(&readable, 1, 0) <= 0) return false;
-        char buffer[64];
-        const ssize_t n = ::read(out[0], buffer, sizeof buffer);
-        if (n > 0) output.append(buffer, static_cast<std::size_t>(n));
-        return output.find("leader\n") != std::string::npos;
-      },
-      10s);
-  if (!leads) ::kill(holder, SIGKILL);
-  ASSERT_TRUE(leads) << "the holder process did not lead; its output: " << output;
+  cluster_test::ChildProcess holder({HERALD_LEASE_HOLDER, url_, role});
+  ASSERT_TRUE(holder.wait_for_line("leader", 10s))
+      << "the holder process did not lead; its output: " << holder.output();
 
   Observer events;
   auto follower = make_lease(events.options(url_, role));
@@ -221,9 +196,7 @@ TEST_F(LeaderLeasePostgres, KillingTheLeadersProcessHandsOverWithinABound) {
   }
 
   const auto killed = std::chrono::steady_clock::now();
-  ASSERT_EQ(::kill(holder, SIGKILL), 0);
-  ::waitpid(holder, nullptr, 0);
-  ::close(out[0]);
+  holder.kill();
   EXPECT_TRUE(wait_until([&] { return follower->is_leader(); }, takeover_bound))
       << "no takeover within " << takeover_bound.count() << " s of the SIGKILL";
   EXPECT_LT(std::chrono::steady_clock::now() - killed, takeover_bound);

@@ -332,6 +332,48 @@ TEST_F(NatsRelayServers, TwoRelaysRunningAtOnceKeepTheStreamInPositionOrder) {
   EXPECT_EQ(first->published() + second->published(), 100U);
 }
 
+TEST_F(NatsRelayServers, KillingTheRelaysProcessMidStreamLosesAndRepeatsNothing) {
+  cluster_test::ChildProcess node(
+      {HERALD_RELAY_NODE, database_->url(), nats_url_, stream_, prefix_});
+  ASSERT_TRUE(node.wait_for_line("leader", 10s))
+      << "the relay node did not lead; its output: " << node.output();
+
+  // This process's relay waits for the lease the node holds.
+  auto relay = make_relay();
+  auto lease = must(LeaderLease::create({.location = database_->url(),
+                                         .role = "relay:" + stream_,
+                                         .retry_interval = 100ms,
+                                         .on_acquired =
+                                             [&relay] {
+                                               if (auto started = relay->start(); !started) {
+                                                 ADD_FAILURE() << started.error().message;
+                                               }
+                                             },
+                                         .on_lost = [&relay] { relay->stop(); }}));
+  must(lease->start());
+
+  std::thread appender([&] {
+    for (int i = 0; i < 200; ++i) {
+      append(1);
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  // Kill the node while it is relaying: some events are in the stream, more are coming.
+  const bool relaying =
+      wait_until([&] { return client_->message_count(stream_).value_or(0) >= 40; }, 20s);
+  EXPECT_EQ(relay->published(), 0U) << "only the leader relays";
+  node.kill();
+  appender.join();
+  ASSERT_TRUE(relaying) << "the node published nothing; its output: " << node.output();
+
+  ASSERT_TRUE(wait_until([&] { return lease->is_leader(); }, 5s)) << "no takeover";
+  const auto head = must(store_->head());
+  ASSERT_TRUE(wait_until([&] { return relay->wait_for_position(head, 100ms); }, 20s));
+  expect_stream_matches_store(read_stream(200));
+  EXPECT_GT(relay->published(), 0U) << "the takeover relay published the rest";
+  lease->stop();
+}
+
 // Runs last in the suite's order: it kills and restarts the one nats-server of the run.
 TEST_F(NatsRelayServers, NatsServerRestartedDuringAppendsEveryEventArrivesOnce) {
   NatsServer server;

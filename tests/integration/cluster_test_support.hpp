@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <nats/nats.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -198,6 +199,68 @@ class JetStreamClient {
 
   natsConnection* connection_ = nullptr;
   jsCtx* context_ = nullptr;
+};
+
+/// A helper process whose standard output the test reads; killed with SIGKILL at scope end if it
+/// still runs.
+class ChildProcess {
+ public:
+  explicit ChildProcess(std::vector<std::string> args) {
+    int out[2];
+    if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    const int spawned = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    if (spawned != 0) {
+      ::close(out[0]);
+      throw std::runtime_error("cannot start " + args[0]);
+    }
+    output_fd_ = out[0];
+  }
+  ~ChildProcess() {
+    kill();
+    ::close(output_fd_);
+  }
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  /// Waits until the process printed `line` on a line of its own; true when it did in time.
+  bool wait_for_line(const std::string& line, std::chrono::milliseconds timeout) {
+    return wait_until(
+        [&] {
+          pollfd readable{.fd = output_fd_, .events = POLLIN, .revents = 0};
+          if (::poll(&readable, 1, 0) > 0) {
+            char buffer[256];
+            const ssize_t n = ::read(output_fd_, buffer, sizeof buffer);
+            if (n > 0) output_.append(buffer, static_cast<std::size_t>(n));
+          }
+          return ("\n" + output_).find("\n" + line + "\n") != std::string::npos;
+        },
+        timeout);
+  }
+
+  /// What the process printed so far.
+  const std::string& output() const noexcept { return output_; }
+
+  /// Kills the process with SIGKILL and reaps it. Idempotent.
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int output_fd_ = -1;
+  std::string output_;
 };
 
 /// The nats-server that scripts/with_nats.sh started: kill it by pid, start it again on the same
