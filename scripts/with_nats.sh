@@ -50,6 +50,7 @@ pid_file=$work_dir/nats.pid
 log_file=$work_dir/nats.log
 mkdir -p "$store_dir"
 
+# shellcheck disable=SC2317 # called by cleanup, from the EXIT trap
 # Stops the server the pid file names (the test may have restarted it under a new pid) and waits
 # until it is gone, so that its store directory can be removed.
 stop_server() {
