@@ -17,6 +17,8 @@ packages=(
   curl clang-19 libclang-rt-19-dev
   # notifications: outbound HTTP and SMTP (libcurl), a real SMTP server in tests
   libcurl4-openssl-dev python3-aiosmtpd
+  # several machines: JetStream fan-out (a real server in tests, the C client through pkg-config)
+  nats-server libnats-dev
   # the dashboard's browser tests (tests/e2e): a real browser, and node for playwright-core
   chromium nodejs
 )
