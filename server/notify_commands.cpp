@@ -4,6 +4,7 @@
 // only where they are made (add, rotate); listings show a hint.
 
 #include "notify_commands.hpp"
+#include "cli_support.hpp"
 
 #include <fmt/core.h>
 
@@ -41,25 +42,10 @@ namespace {
 using notify::Channel;
 using notify::DeliveryStatus;
 
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
 /// How long a rotated-out webhook secret keeps signing (notify_api.md: 24 h).
 constexpr std::chrono::hours rotation_overlap{24};
 constexpr std::size_t max_url_bytes = 2048;
 constexpr std::size_t max_reason_bytes = 200;
-
-struct Failure {
-  int status = exit_failure;
-  std::string message;
-};
-using Outcome = std::expected<void, Failure>;
-
-std::unexpected<Failure> usage(std::string message) {
-  return std::unexpected(Failure{exit_usage, std::move(message)});
-}
-std::unexpected<Failure> failed(std::string message) {
-  return std::unexpected(Failure{exit_failure, std::move(message)});
-}
 
 /// `text` for a message, cut and with control characters replaced, since it is user input.
 std::string quotable(std::string_view text) {
@@ -80,11 +66,6 @@ std::string_view without_field(const Error& error) {
   return message;
 }
 
-/// `error` about a value given as `flag`.
-std::string about_flag(std::string_view flag, const Error& error) {
-  return fmt::format("{}: {}", flag, without_field(error));
-}
-
 /// A store error as a failure: bad input is a usage error naming `flag`; anything else (a
 /// missing id, a conflict, the database) a failure.
 std::unexpected<Failure> store_failure(const Error& error, std::string_view flag = {}) {
@@ -96,19 +77,6 @@ std::unexpected<Failure> store_failure(const Error& error, std::string_view flag
 
 // ---------------------------------------------------------------------------------------------
 // Values given on the command line
-
-/// A flag whose value is parsed by the command, with whether it was given at all.
-struct TextFlag {
-  std::string value;
-  CLI::Option* option = nullptr;
-  bool given() const { return option != nullptr && option->count() > 0; }
-};
-
-CLI::Option* add_text(CLI::App* command, const std::string& name, TextFlag& flag,
-                      const std::string& help, const std::string& type_name) {
-  flag.option = command->add_option(name, flag.value, help)->type_name(type_name);
-  return flag.option;
-}
 
 /// An id: a whole number from 1. `noun` says what it identifies ("a user id").
 std::expected<std::int64_t, Failure> parse_id(std::string_view flag, std::string_view text,

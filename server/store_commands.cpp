@@ -3,6 +3,7 @@
 // tables is reported, never created, so a mistyped --db cannot leave a stray database behind.
 
 #include "store_commands.hpp"
+#include "cli_support.hpp"
 
 #include <fmt/core.h>
 #include <sqlite3.h>
@@ -42,24 +43,6 @@
 namespace herald::server {
 namespace {
 
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
-/// Why a command failed, with its exit status.
-struct Failure {
-  int status = exit_failure;
-  std::string message;
-};
-using Outcome = std::expected<void, Failure>;
-
-std::unexpected<Failure> usage(std::string message) {
-  return std::unexpected(Failure{exit_usage, std::move(message)});
-}
-std::unexpected<Failure> failed(std::string message) {
-  return std::unexpected(Failure{exit_failure, std::move(message)});
-}
-std::unexpected<Failure> failed(const Error& error) { return failed(error.message); }
-
 bool is_postgres_url(std::string_view text) {
   return text.starts_with("postgresql://") || text.starts_with("postgres://");
 }
@@ -67,19 +50,6 @@ bool is_postgres_url(std::string_view text) {
 // ---------------------------------------------------------------------------------------------
 // Values given on the command line. CLI11 hands them over as text; parsing them here lets every
 // message name the flag, the value and what was expected, in the same words.
-
-/// A flag whose value is parsed by the command, with whether it was given at all.
-struct TextFlag {
-  std::string value;
-  CLI::Option* option = nullptr;
-  bool given() const { return option != nullptr && option->count() > 0; }
-};
-
-CLI::Option* add_text(CLI::App* command, const std::string& name, TextFlag& flag,
-                      const std::string& help, const std::string& type_name) {
-  flag.option = command->add_option(name, flag.value, help)->type_name(type_name);
-  return flag.option;
-}
 
 std::expected<std::int64_t, Failure> parse_integer(std::string_view flag, std::string_view text,
                                                    std::string_view expected) {

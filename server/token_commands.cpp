@@ -3,6 +3,7 @@
 // print it again. No command prints a token's hash.
 
 #include "token_commands.hpp"
+#include "cli_support.hpp"
 
 #include <fmt/core.h>
 
@@ -30,31 +31,6 @@
 
 namespace herald::server {
 namespace {
-
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
-
-struct Failure {
-  int status = exit_failure;
-  std::string message;
-};
-using Outcome = std::expected<void, Failure>;
-
-std::unexpected<Failure> usage(std::string message) {
-  return std::unexpected(Failure{exit_usage, std::move(message)});
-}
-std::unexpected<Failure> failed(std::string message) {
-  return std::unexpected(Failure{exit_failure, std::move(message)});
-}
-
-/// `error` about a value given as `flag`: "--name: 'a b' has a character …". The library's
-/// messages start with "field 'name': "; on the command line the flag is what the user typed.
-std::string about_flag(std::string_view flag, const Error& error) {
-  std::string_view message = error.message;
-  const std::string prefix = "field '" + error.field + "': ";
-  if (!error.field.empty() && message.starts_with(prefix)) message.remove_prefix(prefix.size());
-  return fmt::format("{}: {}", flag, message);
-}
 
 /// `text` for a message, cut and with control characters replaced, since it is user input.
 std::string quotable(std::string_view text) {
