@@ -467,12 +467,12 @@ RawFailure raw_failure(PGconn* conn, const PGresult* result) {
 using CopyField = std::optional<std::string_view>;
 
 /// Reads the rows of `COPY (query) TO STDOUT (FORMAT binary)`, one CopyData message at a time:
-/// the server sends each row as one message, the file header before the first and the trailer
-/// (a field count of -1) as the last.
+/// the server sends each row as one message, the file header at the start of the first, and the
+/// trailer (a field count of -1) as the last.
 class BinaryCopyRows {
  public:
-  /// Parses `message` into `fields` (at most `max_fields` are kept). Returns 1 for a row, 0 for
-  /// the trailer, -1 for malformed data.
+  /// Parses `message` into `fields`, which must have as many elements as a row has columns.
+  /// Returns 1 for a row, 0 for the trailer, -1 for malformed data.
   int parse(std::string_view message, std::span<CopyField> fields) {
     if (!header_seen_) {
       static constexpr std::string_view signature("PGCOPY\n\377\r\n\0", 11);
@@ -609,10 +609,15 @@ void copy_in(pqxx::dbtransaction& tx, const std::string& sql, const std::string&
       throw_failure(failure, sql);
     }
   }
-  if (PQputCopyData(conn, data.data(), static_cast<int>(data.size())) != 1 ||
-      PQputCopyEnd(conn, nullptr) != 1) {
-    throw pqxx::broken_connection(PQerrorMessage(conn));
+  // In pieces, each well below what an int counts.
+  constexpr std::size_t piece = std::size_t{1} << 20;
+  for (std::size_t at = 0; at < data.size(); at += piece) {
+    const std::size_t size = std::min(piece, data.size() - at);
+    if (PQputCopyData(conn, data.data() + at, static_cast<int>(size)) != 1) {
+      throw pqxx::broken_connection(PQerrorMessage(conn));
+    }
   }
+  if (PQputCopyEnd(conn, nullptr) != 1) throw pqxx::broken_connection(PQerrorMessage(conn));
   const RawResult finished(PQgetResult(conn));
   std::optional<RawFailure> failure;
   if (!finished || PQresultStatus(finished.get()) != PGRES_COMMAND_OK) {
