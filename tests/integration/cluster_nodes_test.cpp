@@ -476,7 +476,8 @@ TEST_F(ClusterNodes, ANodeWithoutNatsFollowsTheStore) {
   EXPECT_TRUE(stream.wait_for_position(posted_positions(posted).front(), 10s));
 }
 
-// A --nats that is not a NATS URL stops the node at start, with a message naming the flag.
+// A --nats that is not a NATS URL stops the node at start, with a message naming the flag and
+// the value.
 TEST_F(ClusterNodes, ANodeRefusesANatsUrlThatIsNotOne) {
   const std::filesystem::path log = logs_.path() / "refused.log";
   ChildProcess node({herald_binary, "serve", "--store", database_->url(), "--listen", "127.0.0.1:0",
@@ -488,6 +489,7 @@ TEST_F(ClusterNodes, ANodeRefusesANatsUrlThatIsNotOne) {
   std::ifstream in(log);
   const std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(message.find("--nats"), std::string::npos) << message;
+  EXPECT_NE(message.find("http://127.0.0.1:4222"), std::string::npos) << message;
   EXPECT_EQ(node.output().find("listening on"), std::string::npos) << node.output();
 }
 
