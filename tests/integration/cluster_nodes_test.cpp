@@ -196,6 +196,7 @@ TEST_F(ClusterNodes, AStreamClientOfBReceivesAnEventIngestedAtAWithin500Ms) {
   HttpClient ingest(a.port());
   std::vector<std::int64_t> posted;
   std::chrono::microseconds slowest{0};
+  std::string latencies;  // milliseconds
   for (std::int64_t user = 1; user <= 10; ++user) {
     const HttpReply reply = ingest.post("/api/v1/events", token_, user_created_json(user));
     const Clock::time_point answered = Clock::now();
@@ -207,11 +208,15 @@ TEST_F(ClusterNodes, AStreamClientOfBReceivesAnEventIngestedAtAWithin500Ms) {
     const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
         *at_b.received_at(position) - answered);
     slowest = std::max(slowest, latency);
+    latencies += (latencies.empty() ? "" : " ") + std::to_string(latency.count() / 1000);
     EXPECT_LT(latency, 500ms) << "position " << position << " reached B " << latency.count()
                               << " us after A answered the POST";
   }
   RecordProperty("slowest_us", std::to_string(slowest.count()));
+  RecordProperty("latencies_ms", latencies);
   EXPECT_EQ(at_b.positions(), posted);
+  // They went through the test's JetStream stream.
+  EXPECT_EQ(JetStreamClient(nats_url_).message_count(stream_), posted.size());
 }
 
 // (2) A client of B, which is killed with SIGKILL while A ingests, resumes at A with
@@ -441,6 +446,12 @@ TEST_F(ClusterNodes, EveryNodesStreamHasEveryEventAcrossANatsServerRestart) {
   EXPECT_TRUE(ingester.errors().empty()) << joined(ingester.errors());
 
   const std::vector<std::int64_t> expected = store_positions(nodes_[0]->port(), token_);
+  // The relay caught up: the stream holds every event.
+  JetStreamClient jetstream(nats_url_);
+  EXPECT_TRUE(
+      wait_until([&] { return jetstream.message_count(stream_) == expected.size(); }, 20s, 50ms))
+      << "the stream holds " << jetstream.message_count(stream_).value_or(0) << " of "
+      << expected.size() << " events";
   for (std::size_t i = 0; i < streams.size(); ++i) {
     EXPECT_TRUE(streams[i]->wait_for_position(expected.back(), 30s))
         << "node " << nodes_[i]->id() << "'s stream stopped at " << streams[i]->last()
@@ -478,20 +489,31 @@ TEST_F(ClusterNodes, ANodeWithoutNatsFollowsTheStore) {
 
 // A --nats that is not a NATS URL stops the node at start, with a message naming the flag and
 // the value.
-TEST_F(ClusterNodes, ANodeRefusesANatsUrlThatIsNotOne) {
-  const std::filesystem::path log = logs_.path() / "refused.log";
-  ChildProcess node({herald_binary, "serve", "--store", database_->url(), "--listen", "127.0.0.1:0",
-                     "--nats", "http://127.0.0.1:4222"},
-                    log.string());
-  const std::optional<int> status = node.wait_exit(20s);
-  ASSERT_TRUE(status.has_value()) << "the node runs with --nats http://…: " << node.output();
-  EXPECT_NE(*status, 0);
-  std::ifstream in(log);
-  const std::string message((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(message.find("--nats"), std::string::npos) << message;
-  EXPECT_NE(message.find("http://127.0.0.1:4222"), std::string::npos) << message;
-  EXPECT_EQ(node.output().find("listening on"), std::string::npos) << node.output();
+class ClusterNodesRefuse : public ClusterNodes {
+ protected:
+  void expect_refused(const std::string& url) {
+    const std::filesystem::path log = logs_.path() / "refused.log";
+    ChildProcess node({herald_binary, "serve", "--store", database_->url(), "--listen",
+                       "127.0.0.1:0", "--nats", url},
+                      log.string());
+    const std::optional<int> status = node.wait_exit(10s);
+    ASSERT_TRUE(status.has_value())
+        << "the node runs with --nats '" << url << "': " << node.output();
+    EXPECT_NE(*status, 0);
+    std::ifstream in(log);
+    const std::string message((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    EXPECT_NE(message.find("--nats"), std::string::npos) << message;
+    EXPECT_NE(message.find(url), std::string::npos) << message;
+    EXPECT_EQ(node.output().find("listening on"), std::string::npos) << node.output();
+  }
+};
+
+TEST_F(ClusterNodesRefuse, ANatsUrlWithAPortThatIsNotANumber) {
+  expect_refused("nats://127.0.0.1:notaport");
 }
+
+TEST_F(ClusterNodesRefuse, ANatsUrlOfAnotherScheme) { expect_refused("http://127.0.0.1:4222"); }
 
 }  // namespace
 }  // namespace herald::cluster_test
