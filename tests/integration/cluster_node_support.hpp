@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -220,8 +221,10 @@ class StreamRecorder {
 
   /// The response's status code, 0 before the head arrived.
   unsigned status() const { return status_; }
-  /// True once the server closed the stream (or the connection broke).
+  /// True once the server closed the stream (or the connection broke, or it was malformed).
   bool ended() const { return ended_; }
+  /// True when reading stopped at a chunk size or an `id:` that is not a number.
+  bool malformed() const { return malformed_; }
 
   /// Every position received, in the order received.
   std::vector<std::int64_t> positions() const {
@@ -280,16 +283,23 @@ class StreamRecorder {
         chunked = head.find("\r\ntransfer-encoding: chunked") != std::string::npos;
         raw.erase(0, end + 4);
         head_done = true;
-        status_ = head.size() >= 12 ? static_cast<unsigned>(std::stoi(head.substr(9, 3))) : 999;
+        status_ =
+            head.size() >= 12 ? static_cast<unsigned>(std::atoi(head.substr(9, 3).c_str())) : 999;
       }
       bool finished = false;
-      if (chunked) {
-        finished = !decode_chunks(raw, text);
-      } else {
-        text += raw;
-        raw.clear();
+      try {
+        if (chunked) {
+          finished = !decode_chunks(raw, text);
+        } else {
+          text += raw;
+          raw.clear();
+        }
+        take_events(text, now);
+      } catch (const std::exception&) {
+        // A chunk size or an id that is not a number: the stream is broken; stop reading it.
+        malformed_ = true;
+        break;
       }
-      take_events(text, now);
       if (finished) break;
     }
     ended_ = true;
@@ -332,6 +342,7 @@ class StreamRecorder {
   std::thread reader_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> ended_{false};
+  std::atomic<bool> malformed_{false};
   std::atomic<unsigned> status_{0};
   mutable std::mutex mutex_;
   std::vector<std::int64_t> positions_;

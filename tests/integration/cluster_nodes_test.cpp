@@ -214,6 +214,7 @@ TEST_F(ClusterNodes, AStreamClientOfBReceivesAnEventIngestedAtAWithin500Ms) {
   }
   RecordProperty("slowest_us", std::to_string(slowest.count()));
   RecordProperty("latencies_ms", latencies);
+  EXPECT_FALSE(at_b.malformed());
   EXPECT_EQ(at_b.positions(), posted);
   // They went through the test's JetStream stream.
   EXPECT_EQ(JetStreamClient(nats_url_).message_count(stream_), posted.size());
@@ -246,6 +247,8 @@ TEST_F(ClusterNodes, AClientOfAKilledNodeResumesAtAnotherWithNoGapAndNoDuplicate
   EXPECT_TRUE(at_a.wait_for_position(expected.back(), 20s))
       << "A's stream stopped at " << at_a.last() << "; the store ends at " << expected.back();
   at_a.stop();
+  EXPECT_FALSE(at_b->malformed());
+  EXPECT_FALSE(at_a.malformed());
   std::vector<std::int64_t> received = from_b;
   const std::vector<std::int64_t> from_a = at_a.positions();
   received.insert(received.end(), from_a.begin(), from_a.end());
@@ -457,6 +460,7 @@ TEST_F(ClusterNodes, EveryNodesStreamHasEveryEventAcrossANatsServerRestart) {
         << "node " << nodes_[i]->id() << "'s stream stopped at " << streams[i]->last()
         << "; the store ends at " << expected.back();
     streams[i]->stop();
+    EXPECT_FALSE(streams[i]->malformed()) << "node " << nodes_[i]->id();
     EXPECT_EQ(streams[i]->positions(), expected)
         << "node " << nodes_[i]->id() << ": " << difference(streams[i]->positions(), expected);
   }
