@@ -1,0 +1,1067 @@
+// herald_cluster_bench: several `herald serve` nodes on one PostgreSQL store and one NATS
+// JetStream server (docs/cluster.md), side by side in the same run with the baseline: one node on
+// the same PostgreSQL server without NATS, whose stream hub follows the store. The ratio shows
+// what the cluster path costs. All processes run on this machine, so they share its cores: the
+// report gives the CPU time per event of each party (the nodes, PostgreSQL, nats-server, this
+// driver) and what the rest of the machine used meanwhile.
+//
+// Each repetition runs every setup (baseline, then 1, 2, 3 nodes with NATS) on a fresh database
+// and a fresh JetStream stream, one after the other, so they share the machine's load of the
+// moment. Each node has one stream client (GET /api/v1/events/stream). Two phases per setup:
+//   (1) throughput: C keep-alive connections spread round-robin over the nodes, each POSTing one
+//       event and waiting for its response, for a fixed time (the saturation rate); then the run
+//       waits until every stream client has every event, and checks that each got each answered
+//       position once, in order. CPU per event covers ingest and fan-out.
+//   (2) latency: events POSTed to node A at a fixed moderate rate; latency is from the arrival of
+//       an event's POST response from A to the receipt of that event by the stream client of node
+//       B (B = A with one node), both on this process's steady_clock.
+//
+// It needs a PostgreSQL server and a nats-server with JetStream; scripts/bench.sh runs it under
+// `scripts/with_postgres.sh scripts/with_nats.sh`, whose variables it reads.
+
+// Events are built with designated initializers that leave members out, as herald's own code
+// does; g++ 12 warns about that under -Wextra (herald_warnings turns it off for the library).
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#include <nats/nats.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "bench_report.hpp"
+#include "serve_harness.hpp"
+
+namespace herald_bench {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+/// What the command line chose.
+struct Settings {
+  fs::path herald;
+  std::string pg_url;
+  fs::path pg_data;
+  std::string nats_url;
+  fs::path nats_pid_file;
+  std::vector<std::size_t> nodes{1, 2, 3};
+  int repetitions = 3;
+  double seconds = 5;
+  double warmup_seconds = 1;
+  std::size_t connections = 64;
+  double rate = 500;
+  double latency_seconds = 10;
+  std::size_t posters = 8;
+  unsigned server_threads = 0;
+  bool keep_files = false;
+};
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value ? value : fallback;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared servers: a fresh database per run, the JetStream stream removed after each
+
+/// `url` with its database name replaced by `database`.
+std::string with_database(const std::string& url, const std::string& database) {
+  const std::size_t scheme = url.find("://");
+  const std::size_t slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (slash == std::string::npos) return url + "/" + database;
+  const std::size_t query = url.find('?', slash);
+  return url.substr(0, slash + 1) + database +
+         (query == std::string::npos ? "" : url.substr(query));
+}
+
+/// A database created on the benchmark's PostgreSQL server and dropped at the end.
+class FreshDatabase {
+ public:
+  FreshDatabase(const std::string& admin_url, std::string name)
+      : admin_url_(admin_url), name_(std::move(name)) {
+    run("DROP DATABASE IF EXISTS " + name_);
+    run("CREATE DATABASE " + name_);
+  }
+  ~FreshDatabase() {
+    try {
+      run("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "dropping database %s: %s\n", name_.c_str(), e.what());
+    }
+  }
+  FreshDatabase(const FreshDatabase&) = delete;
+  FreshDatabase& operator=(const FreshDatabase&) = delete;
+
+  std::string url() const { return with_database(admin_url_, name_); }
+
+ private:
+  void run(const std::string& sql) const {
+    pqxx::connection connection(admin_url_);
+    pqxx::nontransaction work(connection);
+    work.exec(sql);
+  }
+
+  std::string admin_url_;
+  std::string name_;
+};
+
+/// The messages of JetStream stream `stream` (-1 when it cannot be read); with `remove`, deletes
+/// it afterwards, so that the next run's relay starts on an empty stream.
+std::int64_t stream_messages(const std::string& url, const std::string& stream, bool remove) {
+  natsConnection* connection = nullptr;
+  if (natsConnection_ConnectTo(&connection, url.c_str()) != NATS_OK) return -1;
+  jsCtx* js = nullptr;
+  std::int64_t messages = -1;
+  if (natsConnection_JetStream(&js, connection, nullptr) == NATS_OK) {
+    jsStreamInfo* info = nullptr;
+    jsErrCode code{};
+    if (js_GetStreamInfo(&info, js, stream.c_str(), nullptr, &code) == NATS_OK) {
+      messages = static_cast<std::int64_t>(info->State.Msgs);
+      jsStreamInfo_Destroy(info);
+    }
+    if (remove) js_DeleteStream(js, stream.c_str(), nullptr, &code);
+    jsCtx_Destroy(js);
+  }
+  natsConnection_Destroy(connection);
+  return messages;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU: each party's time, and the machine's
+
+/// CPU seconds so far of the nodes, PostgreSQL (postmaster and children), nats-server, this
+/// process and the whole machine, with the wall-clock time of the reading.
+struct CpuReading {
+  Clock::time_point at;
+  double nodes = 0;
+  std::map<pid_t, double> postgres;
+  double nats = 0;
+  double driver = 0;
+  double machine = 0;
+};
+
+/// CPU seconds spent between two readings.
+struct CpuSpent {
+  double wall = 0;
+  double nodes = 0;
+  double postgres = -1;
+  double nats = -1;
+  double driver = 0;
+  double machine = 0;
+
+  /// What the rest of the machine (other work on it) used.
+  double others() const {
+    return std::max(0.0, machine - nodes - std::max(0.0, postgres) - std::max(0.0, nats) - driver);
+  }
+};
+
+/// Busy time of all cores from /proc/stat (everything but idle and iowait).
+double machine_busy_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return (user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+pid_t pid_from_file(const fs::path& file) {
+  if (file.empty()) return -1;
+  std::ifstream in(file);
+  long pid = -1;
+  in >> pid;
+  return in ? static_cast<pid_t>(pid) : -1;
+}
+
+class CpuMeter {
+ public:
+  CpuMeter(std::vector<pid_t> nodes, pid_t postmaster, pid_t nats)
+      : nodes_(std::move(nodes)), postmaster_(postmaster), nats_(nats) {}
+
+  CpuReading read() const {
+    CpuReading reading;
+    reading.at = Clock::now();
+    for (const pid_t pid : nodes_) reading.nodes += sample_process(pid).cpu_seconds;
+    if (postmaster_ > 0) {
+      // Backends come and go with connections: each is counted from when it is first seen.
+      reading.postgres[postmaster_] = sample_process(postmaster_).cpu_seconds;
+      for (const auto& entry : fs::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+        const auto pid = static_cast<pid_t>(std::strtol(name.c_str(), nullptr, 10));
+        const ProcessSample sample = sample_process(pid);
+        if (sample.parent == postmaster_) reading.postgres[pid] = sample.cpu_seconds;
+      }
+    }
+    if (nats_ > 0) reading.nats = sample_process(nats_).cpu_seconds;
+    reading.driver = sample_process(getpid()).cpu_seconds;
+    reading.machine = machine_busy_seconds();
+    return reading;
+  }
+
+  CpuSpent spent(const CpuReading& before, const CpuReading& after) const {
+    CpuSpent spent;
+    spent.wall = seconds_between(before.at, after.at);
+    spent.nodes = after.nodes - before.nodes;
+    if (postmaster_ > 0) {
+      spent.postgres = 0;
+      for (const auto& [pid, seconds] : after.postgres) {
+        const auto earlier = before.postgres.find(pid);
+        spent.postgres += seconds - (earlier == before.postgres.end() ? 0 : earlier->second);
+      }
+    }
+    if (nats_ > 0) spent.nats = after.nats - before.nats;
+    spent.driver = after.driver - before.driver;
+    spent.machine = after.machine - before.machine;
+    return spent;
+  }
+
+ private:
+  std::vector<pid_t> nodes_;
+  pid_t postmaster_;
+  pid_t nats_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A node's GET /api/v1/cluster
+
+/// The body of GET `target` on `endpoint` (nullopt unless 200), with a 5 s timeout.
+std::optional<std::string> http_get(const tcp::endpoint& endpoint, const std::string& target,
+                                    const std::string& token) {
+  net::io_context io;
+  tcp::socket socket(io);
+  beast::error_code ec;
+  socket.connect(endpoint, ec);
+  if (ec) return std::nullopt;
+  const timeval timeout{.tv_sec = 5, .tv_usec = 0};
+  setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  bhttp::request<bhttp::empty_body> request{bhttp::verb::get, target, 11};
+  request.set(bhttp::field::host, fmt::format("127.0.0.1:{}", endpoint.port()));
+  request.set(bhttp::field::authorization, "Bearer " + token);
+  bhttp::write(socket, request, ec);
+  if (ec) return std::nullopt;
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> response;
+  bhttp::read(socket, buffer, response, ec);
+  if (ec || response.result_int() != 200) return std::nullopt;
+  return response.body();
+}
+
+/// What a node says of itself on GET /api/v1/cluster.
+struct NodeState {
+  bool nats_connected = false;
+  bool relay_leader = false;
+  std::string feed;
+};
+
+std::optional<NodeState> node_state(const tcp::endpoint& endpoint, const std::string& token) {
+  const auto body = http_get(endpoint, "/api/v1/cluster", token);
+  if (!body) return std::nullopt;
+  boost::system::error_code ec;
+  const boost::json::value document = boost::json::parse(*body, ec);
+  if (ec || !document.is_object()) return std::nullopt;
+  NodeState state;
+  const auto& object = document.as_object();
+  if (const auto* feed = object.if_contains("feed"); feed && feed->is_string()) {
+    state.feed = std::string(feed->as_string());
+  }
+  if (const auto* nats = object.if_contains("nats"); nats && nats->is_object()) {
+    const auto* connected = nats->as_object().if_contains("connected");
+    state.nats_connected = connected && connected->is_bool() && connected->as_bool();
+  }
+  if (const auto* roles = object.if_contains("roles"); roles && roles->is_array()) {
+    for (const auto& role : roles->as_array()) {
+      if (!role.is_object()) continue;
+      const auto* name = role.as_object().if_contains("role");
+      const auto* leader = role.as_object().if_contains("leader");
+      if (name && name->is_string() && name->as_string() == "relay:nats" && leader &&
+          leader->is_bool() && leader->as_bool()) {
+        state.relay_leader = true;
+      }
+    }
+  }
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream clients: one per node, on a thread of their own
+
+/// One stream client's receipts, read after its thread has ended.
+struct Receipt {
+  std::int64_t position;
+  Clock::time_point at;
+};
+
+class StreamClient : public std::enable_shared_from_this<StreamClient> {
+ public:
+  StreamClient(net::io_context& io, const tcp::endpoint& endpoint, const std::string& token)
+      : socket_(io), endpoint_(endpoint), buffer_(16 * 1024) {
+    request_ = fmt::format(
+        "GET /api/v1/events/stream?access_token={} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n"
+        "Accept: text/event-stream\r\n\r\n",
+        token, endpoint.port());
+    receipts_.reserve(1 << 18);
+  }
+
+  void start() {
+    socket_.async_connect(endpoint_,
+                          beast::bind_front_handler(&StreamClient::on_connect, shared_from_this()));
+  }
+  void close() {
+    beast::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  /// Whether the stream said `: live after position N` (thread-safe).
+  bool live() const { return live_after_.load() >= 0; }
+  /// Events received so far (thread-safe).
+  std::size_t received() const { return received_.load(); }
+  /// The first error (read once the client's thread has ended).
+  const std::string& error() const { return error_; }
+  /// Every receipt in arrival order (read once the client's thread has ended).
+  const std::vector<Receipt>& receipts() const { return receipts_; }
+
+ private:
+  void on_connect(beast::error_code ec) {
+    if (ec) return fail("connecting: " + ec.message());
+    net::async_write(socket_, net::buffer(request_),
+                     beast::bind_front_handler(&StreamClient::on_write, shared_from_this()));
+  }
+  void on_write(beast::error_code ec, std::size_t) {
+    if (ec) return fail("sending the request: " + ec.message());
+    do_read();
+  }
+  void do_read() {
+    socket_.async_read_some(net::buffer(buffer_),
+                            beast::bind_front_handler(&StreamClient::on_read, shared_from_this()));
+  }
+  void on_read(beast::error_code ec, std::size_t size) {
+    const auto now = Clock::now();
+    if (ec) {
+      if (ec != net::error::operation_aborted) fail("reading: " + ec.message());
+      return;
+    }
+    const bool fine = reader_.consume(buffer_.data(), size, [&](std::string_view line) {
+      if (const std::int64_t position = sse_id(line); position >= 0) {
+        receipts_.push_back({position, now});
+        received_.fetch_add(1, std::memory_order_release);
+      } else if (const std::int64_t live = sse_live_after(line); live >= 0) {
+        live_after_.store(live);
+      }
+    });
+    if (!fine) return fail(reader_.error());
+    do_read();
+  }
+  void fail(std::string what) {
+    if (error_.empty()) error_ = std::move(what);
+    close();
+  }
+
+  tcp::socket socket_;
+  tcp::endpoint endpoint_;
+  std::string request_;
+  std::vector<char> buffer_;
+  SseStreamReader reader_;
+  std::atomic<std::int64_t> live_after_{-1};
+  std::atomic<std::size_t> received_{0};
+  std::vector<Receipt> receipts_;
+  std::string error_;
+};
+
+/// A stream client on each of `endpoints`, read by one thread; the destructor closes them.
+class StreamClients {
+ public:
+  StreamClients(const std::vector<tcp::endpoint>& endpoints, const std::string& token) {
+    for (const auto& endpoint : endpoints) {
+      clients_.push_back(std::make_shared<StreamClient>(io_, endpoint, token));
+      clients_.back()->start();
+    }
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~StreamClients() { stop(); }
+  StreamClients(const StreamClients&) = delete;
+  StreamClients& operator=(const StreamClients&) = delete;
+
+  /// Waits until every client is live; false after `timeout`.
+  bool wait_live(std::chrono::seconds timeout) const {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (std::all_of(clients_.begin(), clients_.end(), [](const auto& c) { return c->live(); })) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+
+  /// Waits until every client has received `events`; the time it took, or nullopt after
+  /// `timeout`.
+  std::optional<double> wait_received(std::size_t events, std::chrono::seconds timeout) const {
+    const auto start = Clock::now();
+    while (Clock::now() < start + timeout) {
+      if (std::all_of(clients_.begin(), clients_.end(),
+                      [&](const auto& c) { return c->received() >= events; })) {
+        return seconds_between(start, Clock::now());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return std::nullopt;
+  }
+
+  /// Closes the connections and ends the thread; the clients can be read afterwards.
+  void stop() {
+    if (!thread_.joinable()) return;
+    net::post(io_, [this] {
+      for (const auto& client : clients_) client->close();
+    });
+    thread_.join();
+  }
+
+  const std::vector<std::shared_ptr<StreamClient>>& clients() const { return clients_; }
+
+ private:
+  net::io_context io_{1};
+  std::vector<std::shared_ptr<StreamClient>> clients_;
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Posting: keep-alive connections, one request in flight each, on this thread
+
+/// One answered POST.
+struct Answer {
+  std::int64_t position;
+  Clock::time_point sent;
+  Clock::time_point answered;
+};
+
+/// POSTs single events over keep-alive connections, either as fast as answers come until `until`
+/// (closed loop), or paced: event k due `k / rate` seconds after the start, `total` in all.
+class Posting {
+ public:
+  struct Plan {
+    std::vector<tcp::endpoint> endpoints;  ///< connection i goes to endpoints[i % size]
+    std::size_t connections = 1;
+    Clock::time_point until{};  ///< closed loop: stop sending at this time
+    double rate = 0;            ///< paced when > 0
+    std::size_t total = 0;      ///< paced: events in all
+  };
+
+  Posting(Plan plan, const std::string& token) : plan_(std::move(plan)) {
+    for (std::size_t c = 0; c < plan_.connections; ++c) {
+      const tcp::endpoint& endpoint = plan_.endpoints[c % plan_.endpoints.size()];
+      std::vector<RequestText> requests;
+      for (std::size_t v = 0; v < 4; ++v) {
+        requests.push_back(
+            make_post(static_cast<std::int64_t>(c * 4 + v), 1, false, token, endpoint.port()));
+      }
+      connections_.push_back(std::make_shared<Connection>(*this, endpoint, std::move(requests)));
+    }
+    answers_.reserve(1 << 18);
+  }
+
+  /// Runs to the end of the plan; returns the answers in arrival order.
+  std::vector<Answer>& run() {
+    start_ = Clock::now();
+    for (const auto& connection : connections_) connection->start();
+    io_.run();
+    return answers_;
+  }
+
+  Clock::time_point start() const { return start_; }
+  std::size_t failures() const { return failures_; }
+  const std::string& first_failure() const { return first_failure_; }
+
+ private:
+  class Connection : public std::enable_shared_from_this<Connection> {
+   public:
+    Connection(Posting& posting, const tcp::endpoint& endpoint, std::vector<RequestText> requests)
+        : posting_(posting),
+          endpoint_(endpoint),
+          socket_(posting.io_),
+          timer_(posting.io_),
+          requests_(std::move(requests)) {}
+
+    void start() {
+      socket_.async_connect(endpoint_,
+                            beast::bind_front_handler(&Connection::on_connect, shared_from_this()));
+    }
+
+   private:
+    void on_connect(beast::error_code ec) {
+      if (ec) return posting_.fail("connecting: " + ec.message());
+      socket_.set_option(tcp::no_delay(true));
+      next();
+    }
+
+    void next() {
+      const Plan& plan = posting_.plan_;
+      const bool paced = plan.rate > 0;
+      if (paced ? posting_.issued_ >= plan.total : Clock::now() >= plan.until) {
+        beast::error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_both, ignored);
+        socket_.close(ignored);
+        return;
+      }
+      if (!paced) return send();
+      const std::size_t index = posting_.issued_++;
+      timer_.expires_at(posting_.start_ +
+                        std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double>(static_cast<double>(index) / plan.rate)));
+      timer_.async_wait([self = shared_from_this()](beast::error_code) { self->send(); });
+    }
+
+    void send() {
+      RequestText& request = requests_[next_request_++ % requests_.size()];
+      request.refresh_ids();
+      sent_ = Clock::now();
+      net::async_write(socket_, net::buffer(request.text),
+                       beast::bind_front_handler(&Connection::on_write, shared_from_this()));
+    }
+
+    void on_write(beast::error_code ec, std::size_t) {
+      if (ec) return posting_.fail("sending: " + ec.message());
+      parser_.emplace();
+      bhttp::async_read(socket_, buffer_, *parser_,
+                        beast::bind_front_handler(&Connection::on_read, shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+      const auto now = Clock::now();
+      if (ec) return posting_.fail("reading a response: " + ec.message());
+      const auto& response = parser_->get();
+      if (response.result_int() != 201) {
+        return posting_.fail(
+            fmt::format("status {}: {}", response.result_int(), response.body().substr(0, 300)));
+      }
+      constexpr std::string_view key = "\"position\":";
+      const std::size_t at = response.body().find(key);
+      if (at == std::string::npos) return posting_.fail("no position in " + response.body());
+      posting_.answers_.push_back(
+          {std::strtoll(response.body().c_str() + at + key.size(), nullptr, 10), sent_, now});
+      next();
+    }
+
+    Posting& posting_;
+    tcp::endpoint endpoint_;
+    tcp::socket socket_;
+    net::steady_timer timer_;
+    std::vector<RequestText> requests_;
+    std::size_t next_request_ = 0;
+    beast::flat_buffer buffer_;
+    std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
+    Clock::time_point sent_;
+  };
+
+  void fail(std::string what) {
+    if (failures_++ == 0) first_failure_ = std::move(what);
+  }
+
+  Plan plan_;
+  net::io_context io_{1};
+  std::vector<std::shared_ptr<Connection>> connections_;
+  Clock::time_point start_;
+  std::size_t issued_ = 0;
+  std::vector<Answer> answers_;
+  std::size_t failures_ = 0;
+  std::string first_failure_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One setup, one repetition
+
+/// Which positions a stream client got wrong, against the answered ones.
+struct Completeness {
+  std::size_t missing = 0;
+  std::size_t duplicates = 0;
+  std::size_t out_of_order = 0;
+  std::size_t unknown = 0;
+
+  bool clean() const { return missing + duplicates + out_of_order + unknown == 0; }
+};
+
+/// Compares a stream client's `receipts` with the `answered` positions (sorted).
+Completeness check(const std::vector<Receipt>& receipts,
+                   const std::vector<std::int64_t>& answered) {
+  Completeness result;
+  std::vector<std::int64_t> got;
+  std::int64_t last = -1;
+  for (const Receipt& receipt : receipts) {
+    if (receipt.position <= last) ++result.out_of_order;
+    last = std::max(last, receipt.position);
+    got.push_back(receipt.position);
+  }
+  std::sort(got.begin(), got.end());
+  for (std::size_t i = 1; i < got.size(); ++i) result.duplicates += got[i] == got[i - 1];
+  got.erase(std::unique(got.begin(), got.end()), got.end());
+  std::vector<std::int64_t> gone;
+  std::set_difference(answered.begin(), answered.end(), got.begin(), got.end(),
+                      std::back_inserter(gone));
+  result.missing = gone.size();
+  std::vector<std::int64_t> extra;
+  std::set_difference(got.begin(), got.end(), answered.begin(), answered.end(),
+                      std::back_inserter(extra));
+  result.unknown = extra.size();
+  return result;
+}
+
+/// What one repetition of one setup measured.
+struct RunResult {
+  std::string leader;  ///< the relay's node ("-" without NATS)
+  // (1)
+  double rate = 0;
+  double post_p50_us = 0;
+  double post_p99_us = 0;
+  std::size_t events = 0;
+  std::optional<double> drain_seconds;  ///< last response to every client complete
+  CpuSpent cpu;
+  std::string load_before;
+  std::string load_after;
+  Completeness completeness;
+  std::int64_t stream_messages = -1;
+  // (2)
+  double paced_rate = 0;
+  std::size_t paced_events = 0;
+  std::optional<double> paced_drain_seconds;
+  std::vector<float> latency_us;
+  std::size_t latency_missing = 0;
+  double latency_post_p99_us = 0;
+  std::size_t failures = 0;
+  std::string first_failure;
+  std::string exits;
+};
+
+std::string node_name(std::size_t i) { return std::string(1, static_cast<char>('a' + i)); }
+
+RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, const fs::path& dir,
+                    int run_number) {
+  RunResult result;
+  fs::create_directories(dir);
+  FreshDatabase database(settings.pg_url,
+                         fmt::format("herald_cluster_bench_{}_{}", getpid(), run_number));
+  const std::string store = database.url();
+  const std::string stream = "HERALD_CLUSTER_BENCH";
+  const std::string token = create_token(settings.herald, {"--store", store}, dir / "token.log");
+
+  std::vector<std::unique_ptr<ServeProcess>> servers;
+  std::vector<tcp::endpoint> endpoints;
+  std::vector<pid_t> pids;
+  for (std::size_t i = 0; i < nodes; ++i) {
+    std::vector<std::string> argv{
+        settings.herald.string(), "serve", "--store",       store, "--listen", "127.0.0.1:0",
+        "--rate-limit",           "0",     "--no-consumers"};
+    if (nats) {
+      argv.insert(argv.end(), {"--nats", settings.nats_url, "--nats-stream", stream, "--node-id",
+                               node_name(i)});
+    }
+    if (settings.server_threads > 0) {
+      argv.insert(argv.end(), {"--threads", std::to_string(settings.server_threads)});
+    }
+    servers.push_back(
+        std::make_unique<ServeProcess>(argv, dir / fmt::format("node-{}.log", node_name(i))));
+    endpoints.push_back(servers.back()->endpoint());
+    pids.push_back(servers.back()->pid());
+  }
+
+  // With NATS, wait until every node is connected and one of them runs the relay.
+  result.leader = "-";
+  const auto ready_deadline = Clock::now() + std::chrono::seconds(30);
+  for (bool ready = !nats; !ready;) {
+    ready = true;
+    std::string leader;
+    for (std::size_t i = 0; i < nodes; ++i) {
+      const auto state = node_state(endpoints[i], token);
+      if (!state) {
+        ready = false;
+        continue;
+      }
+      if (!state->nats_connected) ready = false;
+      if (state->relay_leader) leader += node_name(i);
+    }
+    if (leader.size() != 1) ready = false;
+    if (ready) result.leader = leader;
+    if (!ready && Clock::now() > ready_deadline) {
+      die(
+          fmt::format("{} node(s) not ready within 30 s (GET /api/v1/cluster: every node "
+                      "connected to NATS, one relay leader; leaders seen: '{}'); logs in {}",
+                      nodes, leader, dir.string()));
+    }
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  const CpuMeter meter(pids, pid_from_file(settings.pg_data / "postmaster.pid"),
+                       nats ? pid_from_file(settings.nats_pid_file) : -1);
+  auto fail = [&](std::size_t count, const std::string& first) {
+    if (count > 0 && result.failures == 0) result.first_failure = first;
+    result.failures += count;
+  };
+
+  // (1) Saturation: every node takes POSTs, every node streams.
+  {
+    StreamClients streams(endpoints, token);
+    if (!streams.wait_live(std::chrono::seconds(30))) {
+      die("the stream clients did not go live within 30 s; logs in " + dir.string());
+    }
+    result.load_before = load_average();
+    const CpuReading before = meter.read();
+    const auto measure_from =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(settings.warmup_seconds));
+    const auto measure_to = measure_from + std::chrono::duration_cast<Clock::duration>(
+                                               std::chrono::duration<double>(settings.seconds));
+    Posting posting(
+        {.endpoints = endpoints, .connections = settings.connections, .until = measure_to}, token);
+    const std::vector<Answer>& answers = posting.run();
+    fail(posting.failures(), posting.first_failure());
+    result.events = answers.size();
+    std::vector<float> latency;
+    std::size_t in_window = 0;
+    for (const Answer& answer : answers) {
+      if (answer.answered < measure_from || answer.answered >= measure_to) continue;
+      ++in_window;
+      latency.push_back(static_cast<float>(
+          std::chrono::duration<double, std::micro>(answer.answered - answer.sent).count()));
+    }
+    result.rate = static_cast<double>(in_window) / settings.seconds;
+    std::sort(latency.begin(), latency.end());
+    result.post_p50_us = percentile(latency, 0.5);
+    result.post_p99_us = percentile(latency, 0.99);
+    result.drain_seconds = streams.wait_received(answers.size(), std::chrono::seconds(120));
+    const CpuReading after = meter.read();
+    result.cpu = meter.spent(before, after);
+    result.load_after = load_average();
+    streams.stop();
+    std::vector<std::int64_t> answered;
+    for (const Answer& answer : answers) answered.push_back(answer.position);
+    std::sort(answered.begin(), answered.end());
+    for (const auto& client : streams.clients()) {
+      const Completeness c = check(client->receipts(), answered);
+      result.completeness.missing += c.missing;
+      result.completeness.duplicates += c.duplicates;
+      result.completeness.out_of_order += c.out_of_order;
+      result.completeness.unknown += c.unknown;
+      if (!client->error().empty()) fail(1, "stream: " + client->error());
+    }
+  }
+
+  // (2) Latency at a moderate rate: POSTs to node a, receipt at node b (a with one node).
+  {
+    const std::size_t b = nodes > 1 ? 1 : 0;
+    StreamClients streams({endpoints[b]}, token);
+    if (!streams.wait_live(std::chrono::seconds(30))) {
+      die("the latency stream client did not go live within 30 s; logs in " + dir.string());
+    }
+    const auto total = static_cast<std::size_t>(settings.rate * settings.latency_seconds);
+    Posting posting({.endpoints = {endpoints[0]},
+                     .connections = settings.posters,
+                     .rate = settings.rate,
+                     .total = total},
+                    token);
+    const std::vector<Answer>& answers = posting.run();
+    fail(posting.failures(), posting.first_failure());
+    result.paced_events = answers.size();
+    if (!answers.empty()) {
+      const double span = seconds_between(posting.start(), answers.back().answered);
+      result.paced_rate = span > 0 ? static_cast<double>(answers.size()) / span : 0;
+    }
+    result.paced_drain_seconds = streams.wait_received(answers.size(), std::chrono::seconds(60));
+    streams.stop();
+    std::map<std::int64_t, Clock::time_point> answered_at;
+    std::vector<float> post_latency;
+    for (const Answer& answer : answers) {
+      answered_at[answer.position] = answer.answered;
+      post_latency.push_back(static_cast<float>(
+          std::chrono::duration<double, std::micro>(answer.answered - answer.sent).count()));
+    }
+    std::sort(post_latency.begin(), post_latency.end());
+    result.latency_post_p99_us = percentile(post_latency, 0.99);
+    const auto& client = *streams.clients().front();
+    std::size_t matched = 0;
+    for (const Receipt& receipt : client.receipts()) {
+      const auto found = answered_at.find(receipt.position);
+      if (found == answered_at.end()) continue;
+      ++matched;
+      result.latency_us.push_back(static_cast<float>(
+          std::chrono::duration<double, std::micro>(receipt.at - found->second).count()));
+    }
+    result.latency_missing = answers.size() - std::min(answers.size(), matched);
+    std::sort(result.latency_us.begin(), result.latency_us.end());
+    if (!client.error().empty()) fail(1, "latency stream: " + client.error());
+  }
+
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    if (i > 0) result.exits += ", ";
+    result.exits += servers[i]->stop();
+  }
+  if (nats) result.stream_messages = stream_messages(settings.nats_url, stream, true);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+/// The repetitions of one setup.
+struct Setup {
+  std::string name;
+  std::size_t nodes = 1;
+  bool nats = false;
+  std::vector<RunResult> runs;
+
+  std::vector<double> each(double (*of)(const RunResult&)) const {
+    std::vector<double> values;
+    for (const RunResult& run : runs) values.push_back(of(run));
+    return values;
+  }
+  double med(double (*of)(const RunResult&)) const { return median(each(of)); }
+};
+
+std::string per_event(double seconds, std::size_t events) {
+  if (seconds < 0 || events == 0) return "-";
+  return format_us(seconds * 1e6 / static_cast<double>(events));
+}
+
+void print_run(const Setup& setup, const RunResult& r, int rep) {
+  const double p50 = percentile(r.latency_us, 0.5);
+  const double p99 = percentile(r.latency_us, 0.99);
+  std::printf(
+      "rep %d %-22s %s (POST p50 %s p99 %s), drained %s after; CPU/event: nodes %s, postgres %s, "
+      "nats %s, driver %s, others %s; %.2f of 2 cores busy; relay on %s; latency p50 %s p99 %s "
+      "(%zu events at %.0f/s, %zu missing); stream holds %lld; load %s -> %s; %s\n",
+      rep, setup.name.c_str(), format_rate(r.rate).c_str(), format_us(r.post_p50_us).c_str(),
+      format_us(r.post_p99_us).c_str(),
+      r.drain_seconds ? fmt::format("{:.2f} s", *r.drain_seconds).c_str() : "never (120 s)",
+      per_event(r.cpu.nodes, r.events).c_str(), per_event(r.cpu.postgres, r.events).c_str(),
+      per_event(r.cpu.nats, r.events).c_str(), per_event(r.cpu.driver, r.events).c_str(),
+      per_event(r.cpu.others(), r.events).c_str(),
+      r.cpu.wall > 0 ? r.cpu.machine / r.cpu.wall : 0.0, r.leader.c_str(), format_us(p50).c_str(),
+      format_us(p99).c_str(), r.paced_events, r.paced_rate, r.latency_missing,
+      static_cast<long long>(r.stream_messages), r.load_before.c_str(), r.load_after.c_str(),
+      r.exits.c_str());
+  if (!r.completeness.clean()) {
+    std::printf("      streams: %zu missing, %zu duplicates, %zu out of order, %zu unknown\n",
+                r.completeness.missing, r.completeness.duplicates, r.completeness.out_of_order,
+                r.completeness.unknown);
+  }
+  if (r.failures > 0)
+    std::printf("      %zu failures; first: %s\n", r.failures, r.first_failure.c_str());
+  std::fflush(stdout);
+}
+
+void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
+  const Setup& base = setups.front();
+  const double base_rate = base.med([](const RunResult& r) { return r.rate; });
+  std::printf(
+      "\n(1) saturation: %zu connections POSTing one event each, round-robin over the nodes; "
+      "medians of %d repetitions of %.1f s\n",
+      settings.connections, settings.repetitions, settings.seconds);
+  std::printf("%-24s %12s %7s %8s %9s %9s %10s %10s %10s %10s %10s %10s %9s\n", "setup", "events/s",
+              "spread", "ratio", "POST p50", "POST p99", "fan-out", "nodes", "postgres", "nats",
+              "driver", "others", "cores");
+  for (const Setup& s : setups) {
+    const double rate = s.med([](const RunResult& r) { return r.rate; });
+    auto cpu = [&](double CpuSpent::*part) {
+      std::vector<double> values;
+      for (const RunResult& r : s.runs) {
+        const double seconds = r.cpu.*part;
+        if (seconds < 0 || r.events == 0) return std::string("-");
+        values.push_back(seconds * 1e6 / static_cast<double>(r.events));
+      }
+      return format_us(median(values));
+    };
+    std::vector<double> others;
+    std::vector<double> drains;
+    bool all_drained = true;
+    for (const RunResult& r : s.runs) {
+      others.push_back(r.cpu.others() * 1e6 /
+                       static_cast<double>(std::max<std::size_t>(1, r.events)));
+      if (r.drain_seconds) {
+        drains.push_back(*r.drain_seconds);
+      } else {
+        all_drained = false;
+      }
+    }
+    std::printf("%-24s %12s %6.1f%% %7.2fx %9s %9s %10s %10s %10s %10s %10s %10s %9.2f\n",
+                s.name.c_str(), format_rate(rate).c_str(),
+                spread_percent(s.each([](const RunResult& r) { return r.rate; })),
+                base_rate > 0 ? rate / base_rate : 0.0,
+                format_us(s.med([](const RunResult& r) { return r.post_p50_us; })).c_str(),
+                format_us(s.med([](const RunResult& r) { return r.post_p99_us; })).c_str(),
+                all_drained ? fmt::format("{:.2f} s", median(drains)).c_str() : "timeout",
+                cpu(&CpuSpent::nodes).c_str(), cpu(&CpuSpent::postgres).c_str(),
+                cpu(&CpuSpent::nats).c_str(), cpu(&CpuSpent::driver).c_str(),
+                format_us(median(others)).c_str(), s.med([](const RunResult& r) {
+                  return r.cpu.wall > 0 ? r.cpu.machine / r.cpu.wall : 0.0;
+                }));
+  }
+  std::printf(
+      "  CPU columns: CPU time per event answered, from the start of posting until every stream "
+      "client had every event; 'fan-out': from the last POST response until then; 'cores': the "
+      "machine's busy cores over that time (of %u)\n",
+      std::thread::hardware_concurrency());
+
+  const double base_p50 =
+      base.med([](const RunResult& r) { return percentile(r.latency_us, 0.5); });
+  const double base_p99 =
+      base.med([](const RunResult& r) { return percentile(r.latency_us, 0.99); });
+  std::printf(
+      "\n(2) latency: %.0f events/s POSTed to node a for %.1f s over %zu connections; from a's "
+      "response to the receipt by a stream client of node b (a with one node); medians\n",
+      settings.rate, settings.latency_seconds, settings.posters);
+  std::printf("%-24s %8s %10s %10s %10s %10s %10s %9s %8s\n", "setup", "relay on", "p50", "ratio",
+              "p99", "ratio", "max", "missing", "rate");
+  for (const Setup& s : setups) {
+    const double p50 = s.med([](const RunResult& r) { return percentile(r.latency_us, 0.5); });
+    const double p99 = s.med([](const RunResult& r) { return percentile(r.latency_us, 0.99); });
+    const double high = s.med([](const RunResult& r) {
+      return r.latency_us.empty() ? 0.0 : static_cast<double>(r.latency_us.back());
+    });
+    std::string leaders;
+    std::size_t missing = 0;
+    for (const RunResult& r : s.runs) {
+      leaders += r.leader;
+      missing += r.latency_missing;
+    }
+    std::printf("%-24s %8s %10s %9.2fx %10s %9.2fx %10s %9zu %8.0f\n", s.name.c_str(),
+                leaders.c_str(), format_us(p50).c_str(), base_p50 > 0 ? p50 / base_p50 : 0.0,
+                format_us(p99).c_str(), base_p99 > 0 ? p99 / base_p99 : 0.0,
+                format_us(high).c_str(), missing,
+                s.med([](const RunResult& r) { return r.paced_rate; }));
+  }
+}
+
+}  // namespace herald_bench
+
+int main(int argc, char** argv) {
+  using namespace herald_bench;
+  Settings settings;
+  settings.herald = own_directory().parent_path() / "herald";
+  settings.pg_url = env_or("HERALD_BENCH_PG_URL", env_or("HERALD_TEST_PG_URL", ""));
+  settings.pg_data = env_or("HERALD_TEST_PG_DATA", "");
+  settings.nats_url = env_or("HERALD_TEST_NATS_URL", "");
+  settings.nats_pid_file = env_or("HERALD_TEST_NATS_PID_FILE", "");
+  CLI::App app(
+      "herald_cluster_bench: herald serve nodes on one PostgreSQL store and one NATS JetStream "
+      "server, beside one node without NATS (docs/performance.md, \"Several nodes\")");
+  app.add_option("--herald", settings.herald, "The herald executable to serve with")
+      ->capture_default_str();
+  app.add_option("--pg-url", settings.pg_url,
+                 "PostgreSQL URL whose user may create databases (default: $HERALD_BENCH_PG_URL, "
+                 "else $HERALD_TEST_PG_URL)");
+  app.add_option("--pg-data", settings.pg_data,
+                 "The server's data directory, to count its CPU (default: $HERALD_TEST_PG_DATA)");
+  app.add_option("--nats-url", settings.nats_url,
+                 "nats-server -js (default: $HERALD_TEST_NATS_URL)");
+  app.add_option("--nats-pid-file", settings.nats_pid_file,
+                 "nats-server's pid file, to count its CPU (default: $HERALD_TEST_NATS_PID_FILE)");
+  app.add_option("--nodes", settings.nodes, "Cluster sizes to run, comma-separated")
+      ->delimiter(',')
+      ->check(CLI::Range(std::size_t{1}, std::size_t{26}))
+      ->capture_default_str();
+  app.add_option("--repetitions", settings.repetitions, "Repetitions of every setup")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--seconds", settings.seconds, "Measured seconds of (1)")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--warmup", settings.warmup_seconds, "Seconds of (1) before measuring")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  app.add_option("--connections", settings.connections, "POSTing connections of (1), in all")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+      ->capture_default_str();
+  app.add_option("--rate", settings.rate, "Events per second POSTed in (2)")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  app.add_option("--latency-seconds", settings.latency_seconds, "How long (2) POSTs")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--posters", settings.posters, "POSTing connections of (2)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
+      ->capture_default_str();
+  app.add_option("--server-threads", settings.server_threads,
+                 "herald serve --threads (0: the server's default, one per core)")
+      ->capture_default_str();
+  app.add_flag("--keep-files", settings.keep_files, "Keep the nodes' logs");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!fs::exists(settings.herald)) {
+    die(settings.herald.string() + " does not exist; build the herald target or pass --herald");
+  }
+  if (settings.pg_url.empty() || settings.nats_url.empty()) {
+    die("needs a PostgreSQL server and a nats-server -js: run it under "
+        "`scripts/with_postgres.sh scripts/with_nats.sh`, or pass --pg-url and --nats-url");
+  }
+  signal(SIGPIPE, SIG_IGN);
+  const fs::path directory = make_directory("herald-cluster-bench");
+  std::printf("herald_cluster_bench: logs in %s; server %s\n", directory.c_str(),
+              settings.herald.c_str());
+  std::printf(
+      "CPU: %s, %u hardware threads; %d repetitions; PostgreSQL %s (CPU counted: %s), NATS %s "
+      "(CPU counted: %s); load average %s\n",
+      cpu_model().c_str(), std::thread::hardware_concurrency(), settings.repetitions,
+      settings.pg_url.c_str(), settings.pg_data.empty() ? "no" : "yes", settings.nats_url.c_str(),
+      settings.nats_pid_file.empty() ? "no" : "yes", load_average().c_str());
+  std::fflush(stdout);
+
+  std::vector<Setup> setups;
+  setups.push_back({.name = "1 node, no NATS (base)", .nodes = 1, .nats = false});
+  for (const std::size_t n : settings.nodes) {
+    setups.push_back(
+        {.name = fmt::format("{} node{}, NATS", n, n > 1 ? "s" : ""), .nodes = n, .nats = true});
+  }
+  int run_number = 0;
+  for (int rep = 1; rep <= settings.repetitions; ++rep) {
+    for (Setup& setup : setups) {
+      const fs::path dir = directory / fmt::format("run-{}", run_number);
+      setup.runs.push_back(run_setup(settings, setup.nodes, setup.nats, dir, run_number));
+      ++run_number;
+      print_run(setup, setup.runs.back(), rep);
+    }
+  }
+  std::printf("\nload average now %s\n", load_average().c_str());
+  print_summary(setups, settings);
+
+  if (settings.keep_files) {
+    std::printf("\nkept the logs in %s\n", directory.c_str());
+  } else {
+    std::error_code ignored;
+    fs::remove_all(directory, ignored);
+  }
+  return 0;
+}
