@@ -5,10 +5,14 @@
 #include <spdlog/spdlog.h>
 
 #include <pthread.h>
+#include <unistd.h>
 #include <csignal>
+#include <cstring>
 
 #include "herald/api_tokens.hpp"
 #include "herald/authenticator.hpp"
+#include "herald/cluster/nats_feed.hpp"
+#include "herald/cluster/nats_relay.hpp"
 #include "herald/domain/catalog.hpp"
 #include "herald/domain/notification_rules.hpp"
 #include "herald/durable_consumer.hpp"
@@ -20,6 +24,7 @@
 #include "herald/notify/notification_consumer.hpp"
 #include "herald/notify/notification_store.hpp"
 #include "herald/notify/sender.hpp"
+#include "node_roles.hpp"
 #include "platform_consumers.hpp"
 #include "store_commands.hpp"
 
@@ -43,6 +48,11 @@ struct ServeCommand::Flags {
   notify::EmailOptions email;
   notify::WebhookOptions webhook;
   std::int64_t webhook_timeout_ms = 10'000;
+  // Several nodes (docs/cluster.md).
+  std::string node_id;
+  std::string nats_url;
+  std::string nats_stream = "HERALD_EVENTS";
+  std::int64_t nats_fallback_ms = 3'000;
 };
 
 ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
@@ -181,6 +191,26 @@ ServeCommand::ServeCommand(CLI::App& app) : flags_(std::make_unique<Flags>()) {
       ->envname("HERALD_WEBHOOK_TIMEOUT_MS")
       ->check(CLI::Range(std::int64_t{100}, std::int64_t{600'000}))
       ->capture_default_str();
+  command_
+      ->add_option("--node-id", f.node_id,
+                   "This node's name among the nodes sharing the store (logs, /api/v1/cluster, "
+                   "the default --worker-id); default host-pid")
+      ->envname("HERALD_NODE_ID");
+  command_
+      ->add_option("--nats", f.nats_url,
+                   "NATS JetStream server(s), nats://host:4222: publish the store's events to a "
+                   "stream (one node at a time) and feed this node's live streams and bus from it")
+      ->envname("HERALD_NATS_URL");
+  command_->add_option("--nats-stream", f.nats_stream, "The JetStream stream of the events")
+      ->envname("HERALD_NATS_STREAM")
+      ->capture_default_str();
+  command_
+      ->add_option("--nats-fallback-ms", f.nats_fallback_ms,
+                   "How long the store may be ahead of the stream, with nothing arriving, before "
+                   "this node's live streams read the store itself")
+      ->envname("HERALD_NATS_FALLBACK_MS")
+      ->check(CLI::Range(std::int64_t{100}, std::int64_t{3'600'000}))
+      ->capture_default_str();
   command_->footer(
       "Stops gracefully on SIGTERM or SIGINT: no new connections, requests in flight answered,\n"
       "streams ended, consumers' checkpoints saved; exit status 0.\n"
@@ -205,6 +235,13 @@ std::expected<std::string, Error> bootstrap_admin(EventStore& store) {
                                     std::nullopt, std::nullopt);
   if (!created) return std::unexpected(std::move(created.error()));
   return std::move(*token);
+}
+
+/// "<host>-<pid>": a name that differs between the nodes of one machine and across machines.
+std::string default_node_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "node");
+  return fmt::format("{}-{}", host, ::getpid());
 }
 
 void print_first_token(std::FILE* out, const std::string& token, const std::string& base) {
@@ -280,24 +317,65 @@ int ServeCommand::run(std::FILE* out) {
   Authenticator authenticator(store);
   MetricsRegistry metrics;
 
+  const std::string node_id = f.node_id.empty() ? default_node_id() : f.node_id;
+  if (f.worker_id.empty()) f.worker_id = f.node_id;
+
+  // Each durable consumer runs on one node at a time: the one holding its lease (on SQLite, this
+  // one). They are built here and started by their lease.
+  NodeRoles roles(*location, node_id);
   std::vector<std::unique_ptr<DurableConsumer>> consumers;
   if (!f.no_consumers) {
     for (std::string_view name : platform_consumer_names()) {
-      auto consumer = make_platform_consumer(store, name);
-      if (auto started = consumer->start(); !started) {
-        fmt::print(stderr, "herald serve: starting consumer '{}' failed: {}\n", name,
-                   started.error().message);
+      consumers.push_back(make_platform_consumer(store, name));
+    }
+    consumers.push_back(notify::make_notification_consumer(store, **notifications, rules));
+    for (const auto& consumer : consumers) {
+      DurableConsumer* c = consumer.get();
+      auto added = roles.add(
+          "consumer:" + c->name(), [c] { return c->start(); }, [c] { c->stop(); });
+      if (!added) {
+        fmt::print(stderr, "herald serve: {}\n", added.error().message);
         return 1;
       }
-      consumers.push_back(std::move(consumer));
     }
-    auto notifier = notify::make_notification_consumer(store, **notifications, rules);
-    if (auto started = notifier->start(); !started) {
-      fmt::print(stderr, "herald serve: starting consumer '{}' failed: {}\n", notifier->name(),
-                 started.error().message);
+  }
+
+  // Several nodes: one of them relays the store to JetStream; each feeds its streams and bus from
+  // there.
+  std::unique_ptr<cluster::NatsRelay> relay;
+  std::unique_ptr<cluster::NatsFeed> feed;
+  if (!f.nats_url.empty()) {
+    auto made_relay = cluster::NatsRelay::create(
+        store, {.url = f.nats_url, .stream = f.nats_stream, .on_error = [](const Error& error) {
+                  spdlog::warn("relay: {}", error.message);
+                }});
+    if (!made_relay) {
+      fmt::print(stderr, "herald serve: --nats/--nats-stream: {}\n", made_relay.error().message);
+      return 2;
+    }
+    relay = std::move(*made_relay);
+    cluster::NatsRelay* r = relay.get();
+    if (auto added = roles.add(
+            "relay:nats", [r] { return r->start(); }, [r] { r->stop(); });
+        !added) {
+      fmt::print(stderr, "herald serve: {}\n", added.error().message);
       return 1;
     }
-    consumers.push_back(std::move(notifier));
+    auto made_feed = cluster::NatsFeed::create(
+        store, {.url = f.nats_url,
+                .stream = f.nats_stream,
+                .catalog = &catalog,
+                .store_fallback_after = std::chrono::milliseconds(f.nats_fallback_ms),
+                .on_error = [](const Error& error) { spdlog::warn("feed: {}", error.message); }});
+    if (!made_feed) {
+      fmt::print(stderr, "herald serve: --nats/--nats-stream: {}\n", made_feed.error().message);
+      return 2;
+    }
+    feed = std::move(*made_feed);
+  }
+  if (auto started = roles.start(); !started) {
+    fmt::print(stderr, "herald serve: {}\n", started.error().message);
+    return 1;
   }
 
   // Senders for the channels that are configured; a delivery on another channel waits (and is
@@ -318,14 +396,12 @@ int ServeCommand::run(std::FILE* out) {
     auto made = notify::DeliveryWorker::create(**notifications, std::move(options));
     if (!made) {
       fmt::print(stderr, "herald serve: {}\n", made.error().message);
-      for (auto& consumer : consumers) consumer->stop();
       return 1;
     }
     worker = std::move(*made);
     if (auto started = worker->start(); !started) {
       fmt::print(stderr, "herald serve: starting the delivery worker failed: {}\n",
                  started.error().message);
-      for (auto& consumer : consumers) consumer->stop();
       return 1;
     }
   }
@@ -339,13 +415,27 @@ int ServeCommand::run(std::FILE* out) {
       .consumers = {},
       .notifications = notifications->get(),
       .notification_rules = &rules,
+      .feed = feed.get(),
+      .node_status =
+          [&roles, &feed, &f, &node_id, &location] {
+            http::NodeStatus status{
+                .node_id = node_id,
+                .store = is_postgres_url(*location) ? "postgresql" : "sqlite",
+                .feed = feed ? "nats" : "store",
+                .nats = std::nullopt,
+                .roles = roles.status(),
+            };
+            if (feed) {
+              status.nats = http::NodeNatsStatus{
+                  .url = f.nats_url, .stream = f.nats_stream, .connected = feed->connected()};
+            }
+            return status;
+          },
   };
   for (const auto& consumer : consumers) services.consumers.push_back(consumer.get());
   auto server = http::Server::start(std::move(services), f.server);
   if (!server) {
     fmt::print(stderr, "herald serve: {}\n", server.error().message);
-    if (worker) worker->stop();
-    for (auto& consumer : consumers) consumer->stop();
     return 1;
   }
   const std::string base = "http://" + f.server.listen.substr(0, f.server.listen.rfind(':') + 1) +
@@ -355,9 +445,12 @@ int ServeCommand::run(std::FILE* out) {
     channels += channels.empty() ? "" : ", ";
     channels += notify::to_string(sender->channel());
   }
-  fmt::print(out, "herald serve: listening on {} (store {}, {} consumers, {})\n", base,
-             describe_location(*location), consumers.size(),
-             worker ? "delivering " + channels : std::string("not delivering notifications"));
+  fmt::print(
+      out, "herald serve: listening on {} (store {}, node {}, {}, {} consumers, {})\n", base,
+      describe_location(*location), node_id,
+      feed ? fmt::format("NATS {} stream {}", f.nats_url, f.nats_stream) : std::string("no NATS"),
+      consumers.size(),
+      worker ? "delivering " + channels : std::string("not delivering notifications"));
   if (!first_token.empty()) print_first_token(out, first_token, base);
   std::fflush(out);
 
@@ -366,7 +459,7 @@ int ServeCommand::run(std::FILE* out) {
   spdlog::info("{} received: stopping", received == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->stop();
   bus.drain();
-  for (auto& consumer : consumers) consumer->stop();
+  roles.stop();
   if (worker) worker->stop();
   fmt::print(out, "herald serve: stopped\n");
   std::fflush(out);

@@ -41,11 +41,12 @@
 #include "platform_consumers.hpp"
 
 namespace herald::server {
-namespace {
 
 bool is_postgres_url(std::string_view text) {
   return text.starts_with("postgresql://") || text.starts_with("postgres://");
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Values given on the command line. CLI11 hands them over as text; parsing them here lets every

@@ -42,6 +42,9 @@ std::expected<std::string, Error> resolve_store_location(const StoreFlags& flags
 /// parameters.
 std::string describe_location(std::string_view location);
 
+/// True when `text` is a PostgreSQL URL (postgresql:// or postgres://) rather than a SQLite path.
+bool is_postgres_url(std::string_view text);
+
 /// Opens the store the flags name (as `resolve_store_location` with the environment and
 /// ./herald.db) only when it already holds herald's tables: a missing or empty file, or a
 /// database without herald's tables, is reported and never created. Errors: `invalid_argument`

@@ -1,11 +1,9 @@
 #include "herald/cluster/nats_relay.hpp"
 
 #include <fmt/core.h>
-#include <nats/nats.h>
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -14,73 +12,16 @@
 #include "herald/durable_consumer.hpp"
 #include "herald/event.hpp"
 #include "herald/json.hpp"
+#include "nats_support.hpp"
 
 namespace herald::cluster {
 
+using namespace detail;
+
 namespace {
 
-constexpr std::size_t max_stream_name_bytes = 64;
-constexpr std::size_t max_subject_prefix_bytes = 200;
 constexpr std::chrono::milliseconds min_duplicate_window{1000};
 constexpr std::chrono::milliseconds min_request_timeout{10};
-constexpr std::chrono::milliseconds reconnect_wait{250};
-
-bool is_token_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
-}
-
-std::optional<std::string> check_subject_prefix(std::string_view prefix) {
-  if (prefix.empty() || prefix.size() > max_subject_prefix_bytes) {
-    return fmt::format("expected 1 to {} characters, got {}", max_subject_prefix_bytes,
-                       prefix.size());
-  }
-  std::size_t token_start = 0;
-  for (std::size_t i = 0; i <= prefix.size(); ++i) {
-    if (i == prefix.size() || prefix[i] == '.') {
-      if (i == token_start) {
-        return fmt::format("expected dot-separated non-empty tokens, got '{}'", prefix);
-      }
-      token_start = i + 1;
-    } else if (!is_token_char(prefix[i])) {
-      return fmt::format("expected tokens of [A-Za-z0-9_-], got '{}'", prefix);
-    }
-  }
-  return std::nullopt;
-}
-
-std::string nats_failure(std::string_view what, natsStatus status, jsErrCode js_error) {
-  std::string message =
-      fmt::format("{}: {} (status {})", what, natsStatus_GetText(status), static_cast<int>(status));
-  if (js_error != 0) message += fmt::format(", JetStream error {}", static_cast<int>(js_error));
-  if (const char* detail = nats_GetLastError(nullptr); detail != nullptr && *detail != '\0') {
-    message += fmt::format(": {}", detail);
-  }
-  return message;
-}
-
-Error nats_error(std::string_view what, natsStatus status, jsErrCode js_error = jsErrCode{}) {
-  return Error{ErrorCode::io, nats_failure(what, status, js_error), {}};
-}
-
-// Owns one C object of the client and destroys it with its own function.
-template <class T, void (*destroy)(T*)>
-struct CDeleter {
-  void operator()(T* p) const noexcept {
-    if (p != nullptr) destroy(p);
-  }
-};
-using OptionsPtr = std::unique_ptr<natsOptions, CDeleter<natsOptions, natsOptions_Destroy>>;
-using ConnectionPtr =
-    std::unique_ptr<natsConnection, CDeleter<natsConnection, natsConnection_Destroy>>;
-using ContextPtr = std::unique_ptr<jsCtx, CDeleter<jsCtx, jsCtx_Destroy>>;
-using MessagePtr = std::unique_ptr<natsMsg, CDeleter<natsMsg, natsMsg_Destroy>>;
-using StreamInfoPtr = std::unique_ptr<jsStreamInfo, CDeleter<jsStreamInfo, jsStreamInfo_Destroy>>;
-using PubAckPtr = std::unique_ptr<jsPubAck, CDeleter<jsPubAck, jsPubAck_Destroy>>;
-
-// The relay learns of a connection by its next publish succeeding; the callback only makes the
-// first connect asynchronous.
-void on_connected(natsConnection*, void*) {}
 
 }  // namespace
 
@@ -106,55 +47,12 @@ class NatsRelay::Impl {
         options_(std::move(options)),
         all_subjects_(options_.subject_prefix + ".>") {}
 
-  ~Impl() {
-    stop();
-    // The context before the connection it uses (nats.h: jsCtx).
-    context_.reset();
-    if (connection_) natsConnection_Close(connection_.get());
-    connection_.reset();
-    nats_options_.reset();
-  }
+  ~Impl() { stop(); }
 
   std::expected<void, Error> connect() {
-    natsOptions* raw_options = nullptr;
-    if (const natsStatus s = natsOptions_Create(&raw_options); s != NATS_OK) {
-      return std::unexpected(nats_error("creating the NATS client options", s));
-    }
-    nats_options_.reset(raw_options);
-    natsOptions* o = nats_options_.get();
-    natsStatus s = natsOptions_SetURL(o, options_.url.c_str());
-    if (s != NATS_OK) {
-      return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "url",
-                                              nats_failure("not a NATS server URL list", s, {})));
-    }
-    // Reconnect forever, and let the first connect go on in the background: NATS being down must
-    // not stop the node, and the relay catches up when it returns.
-    if (s = natsOptions_SetMaxReconnect(o, -1); s == NATS_OK) {
-      s = natsOptions_SetReconnectWait(o, reconnect_wait.count());
-    }
-    // With a connected callback the first connect is asynchronous (nats.h:
-    // natsOptions_SetRetryOnFailedConnect); without one it would block until a server answers.
-    if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, nullptr);
-    if (s == NATS_OK) s = natsOptions_SetTimeout(o, options_.request_timeout.count());
-    if (s == NATS_OK) s = natsOptions_SetName(o, "herald-relay");
-    if (s != NATS_OK) return std::unexpected(nats_error("setting the NATS client options", s));
-
-    natsConnection* raw_connection = nullptr;
-    s = natsConnection_Connect(&raw_connection, o);
-    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-      return std::unexpected(
-          Error{ErrorCode::unavailable, nats_failure("connecting to " + options_.url, s, {}), {}});
-    }
-    connection_.reset(raw_connection);
-
-    jsOptions js_options;
-    jsOptions_Init(&js_options);
-    js_options.Wait = options_.request_timeout.count();
-    jsCtx* raw_context = nullptr;
-    if (s = natsConnection_JetStream(&raw_context, connection_.get(), &js_options); s != NATS_OK) {
-      return std::unexpected(nats_error("creating the JetStream context", s));
-    }
-    context_.reset(raw_context);
+    auto connected = connect_jetstream(options_.url, options_.request_timeout, "herald-relay");
+    if (!connected) return std::unexpected(std::move(connected.error()));
+    nats_ = std::move(*connected);
     return {};
   }
 
@@ -222,8 +120,8 @@ class NatsRelay::Impl {
   std::expected<void, Error> prepare() {
     jsErrCode js_error{};
     jsStreamInfo* raw_info = nullptr;
-    natsStatus s =
-        js_GetStreamInfo(&raw_info, context_.get(), options_.stream.c_str(), nullptr, &js_error);
+    natsStatus s = js_GetStreamInfo(&raw_info, nats_.context.get(), options_.stream.c_str(),
+                                    nullptr, &js_error);
     StreamInfoPtr info(raw_info);
     if (s != NATS_OK && js_error == JSStreamNotFoundErr) {
       const char* subjects[] = {all_subjects_.c_str()};
@@ -237,7 +135,7 @@ class NatsRelay::Impl {
           std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicate_window).count();
       js_error = jsErrCode{};
       raw_info = nullptr;
-      s = js_AddStream(&raw_info, context_.get(), &config, nullptr, &js_error);
+      s = js_AddStream(&raw_info, nats_.context.get(), &config, nullptr, &js_error);
       info.reset(raw_info);
     }
     if (s != NATS_OK) {
@@ -250,26 +148,24 @@ class NatsRelay::Impl {
     if (info->State.Msgs > 0) {
       natsMsg* raw_last = nullptr;
       js_error = jsErrCode{};
-      s = js_GetLastMsg(&raw_last, context_.get(), options_.stream.c_str(), all_subjects_.c_str(),
-                        nullptr, &js_error);
+      s = js_GetLastMsg(&raw_last, nats_.context.get(), options_.stream.c_str(),
+                        all_subjects_.c_str(), nullptr, &js_error);
       MessagePtr last(raw_last);
       if (s == NATS_OK) {
         const char* value = nullptr;
         if (natsMsgHeader_Get(last.get(), std::string(position_header).c_str(), &value) ==
                 NATS_OK &&
             value != nullptr) {
-          const std::string_view text(value);
-          std::int64_t position = 0;
-          const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), position);
-          if (ec != std::errc{} || end != text.data() + text.size() || position < 0) {
+          auto position = position_of(last.get(), position_header);
+          if (!position) {
             return std::unexpected(
                 Error{ErrorCode::conflict,
                       fmt::format("stream '{}': the last message's {} header is '{}', expected a "
                                   "position; is the stream written by something other than herald?",
-                                  options_.stream, position_header, text),
+                                  options_.stream, position_header, value),
                       {}});
           }
-          acked_through_ = position;
+          acked_through_ = *position;
         }
       } else if (js_error != JSNoMessageFoundErr && s != NATS_NOT_FOUND) {
         return std::unexpected(nats_error(
@@ -317,7 +213,7 @@ class NatsRelay::Impl {
     publish_options.ExpectLastSeq = last_sequence_;
     jsErrCode js_error{};
     jsPubAck* raw_ack = nullptr;
-    s = js_PublishMsg(&raw_ack, context_.get(), message.get(), &publish_options, &js_error);
+    s = js_PublishMsg(&raw_ack, nats_.context.get(), message.get(), &publish_options, &js_error);
     PubAckPtr ack(raw_ack);
     if (s != NATS_OK) {
       // The publish may have been stored with its acknowledgment lost: learn the stream's last
@@ -341,9 +237,7 @@ class NatsRelay::Impl {
   NatsRelayOptions options_;
   std::string all_subjects_;
 
-  OptionsPtr nats_options_;
-  ConnectionPtr connection_;
-  ContextPtr context_;
+  JetStreamConnection nats_;
 
   mutable std::mutex mutex_;
   // Shared with wait_for_position, which waits without holding mutex_ while start() may replace it.
@@ -363,12 +257,8 @@ std::expected<std::unique_ptr<NatsRelay>, Error> NatsRelay::create(EventStore& s
         Error::for_field(ErrorCode::invalid_argument, "url",
                          "expected a NATS URL such as nats://host:4222, got ''"));
   }
-  if (options.stream.empty() || options.stream.size() > max_stream_name_bytes ||
-      !std::ranges::all_of(options.stream, is_token_char)) {
-    return std::unexpected(Error::for_field(
-        ErrorCode::invalid_argument, "stream",
-        fmt::format("expected 1 to {} of [A-Za-z0-9_-], got '{}'", max_stream_name_bytes,
-                    options.stream.substr(0, max_stream_name_bytes + 1))));
+  if (auto problem = check_stream_name(options.stream)) {
+    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "stream", *problem));
   }
   if (auto problem = check_subject_prefix(options.subject_prefix)) {
     return std::unexpected(

@@ -264,8 +264,10 @@ void post_events(Call& call, const ApiToken& token) {
       if (result.inserted) {
         any_created = true;
         state.metrics().on_ingested(event.event_type());
-        if (EventBus* bus = state.services().bus; bus != nullptr) {
-          // The bus is for in-process handlers; the event is durable whatever it says.
+        if (EventBus* bus = state.services().bus;
+            bus != nullptr && state.services().feed == nullptr) {
+          // The bus is for in-process handlers; the event is durable whatever it says. A node
+          // with a feed publishes what the feed hands out instead (every node's events).
           (void)bus->publish(event);
         }
       }
@@ -518,6 +520,62 @@ DurableConsumer* running_here(Call& call, std::string_view name) {
   return nullptr;
 }
 
+/// `url` without the user and password it may carry ("nats://user:secret@host" → "nats://host").
+std::string without_credentials(std::string_view url) {
+  std::string out;
+  while (!url.empty()) {
+    const std::size_t comma = url.find(',');
+    std::string_view one = url.substr(0, comma);
+    url = comma == std::string_view::npos ? std::string_view() : url.substr(comma + 1);
+    const std::size_t scheme = one.find("://");
+    const std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+    const std::size_t at = one.find('@', start);
+    if (!out.empty()) out += ',';
+    if (at == std::string_view::npos) {
+      out += one;
+    } else {
+      out += one.substr(0, start);
+      out += one.substr(at + 1);
+    }
+  }
+  return out;
+}
+
+void get_cluster(Call& call, QueryParams& params) {
+  if (auto unknown = params.reject_unknown(); !unknown) return call.fail(unknown.error());
+  call.off_loop([](Call& job) {
+    const ServerServices& services = job.services();
+    NodeStatus status;
+    if (services.node_status) {
+      status = services.node_status();
+    } else {
+      status.feed = services.feed == nullptr ? "store" : "custom";
+    }
+    boost::json::object body;
+    body["node_id"] = status.node_id;
+    body["store"] = status.store;
+    body["feed"] = status.feed;
+    if (status.nats) {
+      boost::json::object nats;
+      nats["url"] = without_credentials(status.nats->url);
+      nats["stream"] = status.nats->stream;
+      nats["connected"] = status.nats->connected;
+      body["nats"] = std::move(nats);
+    } else {
+      body["nats"] = nullptr;
+    }
+    boost::json::array roles;
+    for (const NodeRole& role : status.roles) {
+      boost::json::object item;
+      item["role"] = role.role;
+      item["leader"] = role.leader;
+      roles.push_back(std::move(item));
+    }
+    body["roles"] = std::move(roles);
+    job.reply_json(bhttp::status::ok, boost::json::serialize(body));
+  });
+}
+
 std::optional<ApiError> require_unbound(const ApiToken& token) {
   if (!token.organization_id) return std::nullopt;
   return api_error(bhttp::status::forbidden, "forbidden",
@@ -534,7 +592,8 @@ void get_consumers(Call& call, const ApiToken& token, QueryParams& params) {
     if (!consumers) return job.fail(to_api_error(consumers.error()));
     boost::json::array items;
     for (const ConsumerStatus& status : *consumers) {
-      items.push_back(consumer_json(status, running_here(job, status.name) != nullptr));
+      const DurableConsumer* here = running_here(job, status.name);
+      items.push_back(consumer_json(status, here != nullptr && here->running()));
     }
     boost::json::object body;
     body["consumers"] = std::move(items);
@@ -756,6 +815,13 @@ void handle_request(RouteContext context) {
     auto token = authorize(call, Scope::read, nullptr);
     if (!token) return refuse(call, token.error());
     return get_catalog(call, params);
+  }
+  if (resource == "cluster" && s.size() == 3) {
+    call.set_route("GET /api/v1/cluster");
+    if (!get) return method_not_allowed(call, "GET");
+    auto token = authorize(call, Scope::read, nullptr);
+    if (!token) return refuse(call, token.error());
+    return get_cluster(call, params);
   }
   if (resource == "consumers") {
     if (s.size() == 3) {

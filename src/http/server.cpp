@@ -16,6 +16,7 @@
 #include <charconv>
 #include <random>
 
+#include "herald/event_bus.hpp"
 #include "herald/http/api_error.hpp"
 #include "herald/json_schema.hpp"
 #include "routes.hpp"
@@ -122,12 +123,23 @@ std::string build_catalog_json(const EventCatalog& catalog) {
   return boost::json::serialize(body);
 }
 
+/// With a feed of its own (a cluster node), the bus takes its events from the feed: each node's bus
+/// then sees every node's events.
+StreamHub::EventsHandler feed_to_bus(const ServerServices& services) {
+  if (services.feed == nullptr || services.bus == nullptr) return {};
+  EventBus* bus = services.bus;
+  return [bus](std::span<const StoredEvent> events) {
+    // The bus is for in-process handlers; the events are durable whatever it says.
+    for (const StoredEvent& stored : events) (void)bus->publish(stored.event);
+  };
+}
+
 }  // namespace
 
 ServerState::ServerState(ServerServices services, ServerOptions options)
     : services_(std::move(services)),
       options_(std::move(options)),
-      hub_(*services_.store, options_.stream_coalesce),
+      hub_(*services_.store, services_.feed, options_.stream_coalesce, feed_to_bus(services_)),
       inbox_watcher_(services_.notifications != nullptr
                          ? std::make_unique<InboxWatcher>(*services_.notifications,
                                                           std::chrono::milliseconds(250))

@@ -94,6 +94,29 @@ struct ServerMetrics::Impl {
     must(registry.callback_gauge("herald_consumer_parked_events",
                                  "Events a durable consumer gave up on", {"consumer"},
                                  [this] { return consumer_samples(true); }));
+    if (services.node_status) {
+      must(registry.callback_gauge(
+          "herald_cluster_leader", "1 while this node leads the role (docs/cluster.md)", {"role"},
+          [status = services.node_status] {
+            std::vector<GaugeSample> samples;
+            for (const NodeRole& role : status().roles) {
+              samples.push_back(
+                  GaugeSample{.label_values = {role.role}, .value = role.leader ? 1.0 : 0.0});
+            }
+            return samples;
+          }));
+      must(registry.callback_gauge(
+          "herald_cluster_nats_connected",
+          "1 while this node's connection to NATS is up (absent without NATS)", {},
+          [status = services.node_status] {
+            std::vector<GaugeSample> samples;
+            if (auto nats = status().nats) {
+              samples.push_back(
+                  GaugeSample{.label_values = {}, .value = nats->connected ? 1.0 : 0.0});
+            }
+            return samples;
+          }));
+    }
   }
 
   std::vector<GaugeSample> consumer_samples(bool parked) {

@@ -42,8 +42,13 @@ bool matches(const EventFilter& filter, const StreamFrame& frame) noexcept {
   return true;
 }
 
-StreamHub::StreamHub(EventStore& store, std::chrono::milliseconds coalesce)
-    : store_(store), coalesce_(coalesce) {}
+StreamHub::StreamHub(EventStore& store, EventFeed* feed, std::chrono::milliseconds coalesce,
+                     EventsHandler on_events)
+    : store_(store),
+      store_feed_(store),
+      feed_(feed != nullptr ? feed : &store_feed_),
+      coalesce_(coalesce),
+      on_events_(std::move(on_events)) {}
 
 StreamHub::~StreamHub() { stop(); }
 
@@ -67,12 +72,13 @@ void StreamHub::stop() {
   }
   stopped_.notify_all();
   if (thread_.joinable()) {
-    // The thread may be inside the store's wait_for, which a wake only ends if it is already
-    // waiting: wake until the thread says it has left.
+    // The thread may be inside the store's wait_for or the feed's next, which a wake only ends if
+    // it is already waiting: wake until the thread says it has left.
     std::unique_lock lock(mutex_);
     while (!exited_) {
       lock.unlock();
       store_.wake_waiters();
+      feed_->wake();
       lock.lock();
       stopped_.wait_for(lock, std::chrono::milliseconds(10), [&] { return exited_; });
     }
@@ -122,7 +128,7 @@ void StreamHub::run_loop() {
       if (stop_) return;
       anyone = !subscribers_.empty();
     }
-    if (!anyone) {
+    if (!anyone && feed_->may_skip()) {
       // Nobody to hand events to: move past them without reading them. A client subscribing
       // later reads everything up to `delivered_` from the store itself.
       auto head = store_.head();
@@ -143,22 +149,16 @@ void StreamHub::run_loop() {
         continue;
       }
     }
-    auto events = store_.read_forward(position, page);
+    auto events = feed_->next(position, page, poll);
     if (!events) {
-      spdlog::error("event stream: reading the store after position {} failed: {}", position,
+      spdlog::error("event stream: reading events after position {} failed: {}", position,
                     events.error().message);
       std::unique_lock lock(mutex_);
       stopped_.wait_for(lock, poll, [&] { return stop_; });
       continue;
     }
-    if (events->empty()) {
-      if (auto waited = store_.wait_for(position, poll); !waited) {
-        spdlog::error("event stream: waiting for appends failed: {}", waited.error().message);
-        std::unique_lock lock(mutex_);
-        stopped_.wait_for(lock, poll, [&] { return stop_; });
-      }
-      continue;
-    }
+    if (events->empty()) continue;
+    if (on_events_) on_events_(*events);
     frames.clear();
     frames.reserve(events->size());
     for (const StoredEvent& event : *events) frames.push_back(make_frame(event));

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "herald/event_feed.hpp"
 #include "herald/event_store.hpp"
 
 namespace herald::http {
@@ -47,16 +49,22 @@ class StreamSubscriber {
   virtual void deliver(std::span<const FramePtr> frames) = 0;
 };
 
-/// Follows the store from its head and hands every new event, encoded once, to every subscribed
-/// stream. Since the store makes positions visible in order, following it by position skips
-/// nothing; `subscribe` tells a new client the last position handed out, so the client reads
-/// the store up to there and takes the hub's frames after it: no gap and no duplicate at the seam.
-/// Thread-safe.
+/// Follows a feed of the store's events (the store itself, or the stream that carries them between
+/// nodes) from the store's head and hands every new event, encoded once, to every subscribed
+/// stream. A feed hands out events by position without skipping any; `subscribe` tells a new
+/// client the last position handed out, so the client reads the store up to there and takes the
+/// hub's frames after it: no gap and no duplicate at the seam. Thread-safe.
 class StreamHub {
  public:
-  /// `coalesce`: after a batch, wait at least this long before the next one, so a burst of
-  /// appends reaches each client in one write.
-  StreamHub(EventStore& store, std::chrono::milliseconds coalesce);
+  /// Called on the hub's thread with every batch of events the hub reads, before they reach the
+  /// streams (the node's in-process bus). Must not call back into the hub.
+  using EventsHandler = std::function<void(std::span<const StoredEvent>)>;
+
+  /// `feed`: where new events come from; null follows `store` itself. `coalesce`: after a batch,
+  /// wait at least this long before the next one, so a burst of appends reaches each client in one
+  /// write. `on_events`: may be empty.
+  StreamHub(EventStore& store, EventFeed* feed, std::chrono::milliseconds coalesce,
+            EventsHandler on_events = {});
   StreamHub(const StreamHub&) = delete;
   StreamHub& operator=(const StreamHub&) = delete;
   ~StreamHub();
@@ -76,7 +84,10 @@ class StreamHub {
   void run_loop();
 
   EventStore& store_;
+  StoreFeed store_feed_;
+  EventFeed* feed_;
   std::chrono::milliseconds coalesce_;
+  EventsHandler on_events_;
   mutable std::mutex mutex_;
   std::condition_variable stopped_;
   std::vector<std::shared_ptr<StreamSubscriber>> subscribers_;

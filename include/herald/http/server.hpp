@@ -6,6 +6,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,7 @@ namespace herald {
 class Authenticator;
 class DurableConsumer;
 class EventBus;
+class EventFeed;
 class MetricsRegistry;
 }  // namespace herald
 
@@ -80,6 +82,31 @@ struct ServerOptions {
   bool public_metrics = false;
 };
 
+/// A role this node can lead among the nodes that share a store (docs/cluster.md).
+struct NodeRole {
+  std::string role;
+  bool leader = false;
+};
+
+/// The NATS side of a node: where its stream's events come from.
+struct NodeNatsStatus {
+  /// The server's URL with any user and password removed.
+  std::string url;
+  std::string stream;
+  bool connected = false;
+};
+
+/// What GET /api/v1/cluster reports about this node.
+struct NodeStatus {
+  std::string node_id;
+  /// "sqlite" or "postgresql".
+  std::string store;
+  /// Where the live stream takes events from: "store" or "nats".
+  std::string feed = "store";
+  std::optional<NodeNatsStatus> nats;
+  std::vector<NodeRole> roles;
+};
+
 /// What the server serves. Everything must outlive the server.
 struct ServerServices {
   EventStore* store = nullptr;
@@ -100,6 +127,14 @@ struct ServerServices {
   /// The notification kinds preferences are checked against; null: the notification endpoints
   /// answer 503.
   const notify::NotificationRules* notification_rules = nullptr;
+  /// Where the live stream (and, when set, the bus) takes new events from; null: the store. When
+  /// set, every event the feed hands out is published to `bus` (events ingested here are not
+  /// published on their own), so every node's bus sees every node's events once, in position
+  /// order.
+  EventFeed* feed = nullptr;
+  /// This node's place in a cluster for GET /api/v1/cluster and the `herald_cluster_*` metrics;
+  /// empty: a single node. Called from the server's threads.
+  std::function<NodeStatus()> node_status;
 };
 
 /// The HTTP API and the live event stream (docs/http-api.md) on a Boost.Asio thread pool.
