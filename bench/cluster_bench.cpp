@@ -24,6 +24,8 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 #include <nats/nats.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -90,6 +92,7 @@ struct Settings {
   double latency_seconds = 10;
   std::size_t posters = 8;
   unsigned server_threads = 0;
+  bool quick_ack = false;
   bool keep_files = false;
 };
 
@@ -142,26 +145,42 @@ class FreshDatabase {
   std::string name_;
 };
 
-/// The messages of JetStream stream `stream` (-1 when it cannot be read); with `remove`, deletes
-/// it afterwards, so that the next run's relay starts on an empty stream.
-std::int64_t stream_messages(const std::string& url, const std::string& stream, bool remove) {
-  natsConnection* connection = nullptr;
-  if (natsConnection_ConnectTo(&connection, url.c_str()) != NATS_OK) return -1;
-  jsCtx* js = nullptr;
-  std::int64_t messages = -1;
-  if (natsConnection_JetStream(&js, connection, nullptr) == NATS_OK) {
+/// A connection to the NATS server that reads how many messages a JetStream stream holds.
+/// Not thread-safe.
+class StreamWatch {
+ public:
+  explicit StreamWatch(const std::string& url) {
+    if (natsConnection_ConnectTo(&connection_, url.c_str()) != NATS_OK) return;
+    if (natsConnection_JetStream(&js_, connection_, nullptr) != NATS_OK) js_ = nullptr;
+  }
+  ~StreamWatch() {
+    if (js_ != nullptr) jsCtx_Destroy(js_);
+    if (connection_ != nullptr) natsConnection_Destroy(connection_);
+  }
+  StreamWatch(const StreamWatch&) = delete;
+  StreamWatch& operator=(const StreamWatch&) = delete;
+
+  /// The messages of `stream` (-1 when it cannot be read).
+  std::int64_t messages(const std::string& stream) const {
+    if (js_ == nullptr) return -1;
     jsStreamInfo* info = nullptr;
     jsErrCode code{};
-    if (js_GetStreamInfo(&info, js, stream.c_str(), nullptr, &code) == NATS_OK) {
-      messages = static_cast<std::int64_t>(info->State.Msgs);
-      jsStreamInfo_Destroy(info);
-    }
-    if (remove) js_DeleteStream(js, stream.c_str(), nullptr, &code);
-    jsCtx_Destroy(js);
+    if (js_GetStreamInfo(&info, js_, stream.c_str(), nullptr, &code) != NATS_OK) return -1;
+    const auto count = static_cast<std::int64_t>(info->State.Msgs);
+    jsStreamInfo_Destroy(info);
+    return count;
   }
-  natsConnection_Destroy(connection);
-  return messages;
-}
+
+  /// Deletes `stream`, so that the next run's relay starts on an empty stream.
+  void remove(const std::string& stream) const {
+    jsErrCode code{};
+    if (js_ != nullptr) js_DeleteStream(js_, stream.c_str(), nullptr, &code);
+  }
+
+ private:
+  natsConnection* connection_ = nullptr;
+  jsCtx* js_ = nullptr;
+};
 
 // ---------------------------------------------------------------------------------------------
 // CPU: each party's time, and the machine's
@@ -330,8 +349,9 @@ struct Receipt {
 
 class StreamClient : public std::enable_shared_from_this<StreamClient> {
  public:
-  StreamClient(net::io_context& io, const tcp::endpoint& endpoint, const std::string& token)
-      : socket_(io), endpoint_(endpoint), buffer_(16 * 1024) {
+  StreamClient(net::io_context& io, const tcp::endpoint& endpoint, const std::string& token,
+               bool quick_ack)
+      : socket_(io), endpoint_(endpoint), quick_ack_(quick_ack), buffer_(16 * 1024) {
     request_ = fmt::format(
         "GET /api/v1/events/stream?access_token={} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n"
         "Accept: text/event-stream\r\n\r\n",
@@ -377,6 +397,11 @@ class StreamClient : public std::enable_shared_from_this<StreamClient> {
       if (ec != net::error::operation_aborted) fail("reading: " + ec.message());
       return;
     }
+    if (quick_ack_) {
+      // Linux turns quick acknowledgments off again by itself: set it after every read.
+      const int on = 1;
+      setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
+    }
     const bool fine = reader_.consume(buffer_.data(), size, [&](std::string_view line) {
       if (const std::int64_t position = sse_id(line); position >= 0) {
         receipts_.push_back({position, now});
@@ -395,6 +420,7 @@ class StreamClient : public std::enable_shared_from_this<StreamClient> {
 
   tcp::socket socket_;
   tcp::endpoint endpoint_;
+  bool quick_ack_;
   std::string request_;
   std::vector<char> buffer_;
   SseStreamReader reader_;
@@ -407,9 +433,10 @@ class StreamClient : public std::enable_shared_from_this<StreamClient> {
 /// A stream client on each of `endpoints`, read by one thread; the destructor closes them.
 class StreamClients {
  public:
-  StreamClients(const std::vector<tcp::endpoint>& endpoints, const std::string& token) {
+  StreamClients(const std::vector<tcp::endpoint>& endpoints, const std::string& token,
+                bool quick_ack) {
     for (const auto& endpoint : endpoints) {
-      clients_.push_back(std::make_shared<StreamClient>(io_, endpoint, token));
+      clients_.push_back(std::make_shared<StreamClient>(io_, endpoint, token, quick_ack));
       clients_.back()->start();
     }
     thread_ = std::thread([this] { io_.run(); });
@@ -649,12 +676,14 @@ struct RunResult {
   double post_p50_us = 0;
   double post_p99_us = 0;
   std::size_t events = 0;
-  std::optional<double> drain_seconds;  ///< last response to every client complete
+  std::optional<double> drain_seconds;        ///< last response to every client complete
+  std::optional<double> relay_drain_seconds;  ///< last response to the stream holding every event
   CpuSpent cpu;
   std::string load_before;
   std::string load_after;
   Completeness completeness;
   std::int64_t stream_messages = -1;
+  std::size_t stream_expected = 0;  ///< events answered in both phases
   // (2)
   double paced_rate = 0;
   std::size_t paced_events = 0;
@@ -725,6 +754,8 @@ RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, cons
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 
+  std::optional<StreamWatch> watch;
+  if (nats) watch.emplace(settings.nats_url);
   const CpuMeter meter(pids, pid_from_file(settings.pg_data / "postmaster.pid"),
                        nats ? pid_from_file(settings.nats_pid_file) : -1);
   auto fail = [&](std::size_t count, const std::string& first) {
@@ -734,7 +765,7 @@ RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, cons
 
   // (1) Saturation: every node takes POSTs, every node streams.
   {
-    StreamClients streams(endpoints, token);
+    StreamClients streams(endpoints, token, settings.quick_ack);
     if (!streams.wait_live(std::chrono::seconds(30))) {
       die("the stream clients did not go live within 30 s; logs in " + dir.string());
     }
@@ -762,7 +793,20 @@ RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, cons
     std::sort(latency.begin(), latency.end());
     result.post_p50_us = percentile(latency, 0.5);
     result.post_p99_us = percentile(latency, 0.99);
+    if (watch) {
+      // The relay publishes one event at a time: how long after the last response the stream
+      // holds them all (the clients' drain includes it).
+      const auto posted = Clock::now();
+      while (watch->messages(stream) < static_cast<std::int64_t>(answers.size()) &&
+             Clock::now() < posted + std::chrono::seconds(120)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      result.relay_drain_seconds = seconds_between(posted, Clock::now());
+    }
     result.drain_seconds = streams.wait_received(answers.size(), std::chrono::seconds(120));
+    if (result.drain_seconds && result.relay_drain_seconds) {
+      *result.drain_seconds += *result.relay_drain_seconds;
+    }
     const CpuReading after = meter.read();
     result.cpu = meter.spent(before, after);
     result.load_after = load_average();
@@ -783,7 +827,7 @@ RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, cons
   // (2) Latency at a moderate rate: POSTs to node a, receipt at node b (a with one node).
   {
     const std::size_t b = nodes > 1 ? 1 : 0;
-    StreamClients streams({endpoints[b]}, token);
+    StreamClients streams({endpoints[b]}, token, settings.quick_ack);
     if (!streams.wait_live(std::chrono::seconds(30))) {
       die("the latency stream client did not go live within 30 s; logs in " + dir.string());
     }
@@ -796,6 +840,7 @@ RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, cons
     const std::vector<Answer>& answers = posting.run();
     fail(posting.failures(), posting.first_failure());
     result.paced_events = answers.size();
+    result.stream_expected = result.events + answers.size();
     if (!answers.empty()) {
       const double span = seconds_between(posting.start(), answers.back().answered);
       result.paced_rate = span > 0 ? static_cast<double>(answers.size()) / span : 0;
@@ -829,7 +874,10 @@ RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, cons
     if (i > 0) result.exits += ", ";
     result.exits += servers[i]->stop();
   }
-  if (nats) result.stream_messages = stream_messages(settings.nats_url, stream, true);
+  if (watch) {
+    result.stream_messages = watch->messages(stream);
+    watch->remove(stream);
+  }
   return result;
 }
 
@@ -860,19 +908,21 @@ void print_run(const Setup& setup, const RunResult& r, int rep) {
   const double p50 = percentile(r.latency_us, 0.5);
   const double p99 = percentile(r.latency_us, 0.99);
   std::printf(
-      "rep %d %-22s %s (POST p50 %s p99 %s), drained %s after; CPU/event: nodes %s, postgres %s, "
+      "rep %d %-22s %s (POST p50 %s p99 %s), streams complete %s after (relay %s); CPU/event: "
+      "nodes %s, postgres %s, "
       "nats %s, driver %s, others %s; %.2f of 2 cores busy; relay on %s; latency p50 %s p99 %s "
-      "(%zu events at %.0f/s, %zu missing); stream holds %lld; load %s -> %s; %s\n",
+      "(%zu events at %.0f/s, %zu missing); stream holds %lld of %zu; load %s -> %s; %s\n",
       rep, setup.name.c_str(), format_rate(r.rate).c_str(), format_us(r.post_p50_us).c_str(),
       format_us(r.post_p99_us).c_str(),
       r.drain_seconds ? fmt::format("{:.2f} s", *r.drain_seconds).c_str() : "never (120 s)",
+      r.relay_drain_seconds ? fmt::format("{:.2f} s", *r.relay_drain_seconds).c_str() : "-",
       per_event(r.cpu.nodes, r.events).c_str(), per_event(r.cpu.postgres, r.events).c_str(),
       per_event(r.cpu.nats, r.events).c_str(), per_event(r.cpu.driver, r.events).c_str(),
       per_event(r.cpu.others(), r.events).c_str(),
       r.cpu.wall > 0 ? r.cpu.machine / r.cpu.wall : 0.0, r.leader.c_str(), format_us(p50).c_str(),
       format_us(p99).c_str(), r.paced_events, r.paced_rate, r.latency_missing,
-      static_cast<long long>(r.stream_messages), r.load_before.c_str(), r.load_after.c_str(),
-      r.exits.c_str());
+      static_cast<long long>(r.stream_messages), r.stream_expected, r.load_before.c_str(),
+      r.load_after.c_str(), r.exits.c_str());
   if (!r.completeness.clean()) {
     std::printf("      streams: %zu missing, %zu duplicates, %zu out of order, %zu unknown\n",
                 r.completeness.missing, r.completeness.duplicates, r.completeness.out_of_order,
@@ -890,9 +940,9 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
       "\n(1) saturation: %zu connections POSTing one event each, round-robin over the nodes; "
       "medians of %d repetitions of %.1f s\n",
       settings.connections, settings.repetitions, settings.seconds);
-  std::printf("%-24s %12s %7s %8s %9s %9s %10s %10s %10s %10s %10s %10s %9s\n", "setup", "events/s",
-              "spread", "ratio", "POST p50", "POST p99", "fan-out", "nodes", "postgres", "nats",
-              "driver", "others", "cores");
+  std::printf("%-24s %12s %7s %8s %9s %9s %9s %9s %10s %10s %10s %10s %10s %6s\n", "setup",
+              "events/s", "spread", "ratio", "POST p50", "POST p99", "fan-out", "relay", "nodes",
+              "postgres", "nats", "driver", "others", "cores");
   for (const Setup& s : setups) {
     const double rate = s.med([](const RunResult& r) { return r.rate; });
     auto cpu = [&](double CpuSpent::*part) {
@@ -906,8 +956,10 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
     };
     std::vector<double> others;
     std::vector<double> drains;
+    std::vector<double> relay;
     bool all_drained = true;
     for (const RunResult& r : s.runs) {
+      if (r.relay_drain_seconds) relay.push_back(*r.relay_drain_seconds);
       others.push_back(r.cpu.others() * 1e6 /
                        static_cast<double>(std::max<std::size_t>(1, r.events)));
       if (r.drain_seconds) {
@@ -916,13 +968,14 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
         all_drained = false;
       }
     }
-    std::printf("%-24s %12s %6.1f%% %7.2fx %9s %9s %10s %10s %10s %10s %10s %10s %9.2f\n",
+    std::printf("%-24s %12s %6.1f%% %7.2fx %9s %9s %9s %9s %10s %10s %10s %10s %10s %6.2f\n",
                 s.name.c_str(), format_rate(rate).c_str(),
                 spread_percent(s.each([](const RunResult& r) { return r.rate; })),
                 base_rate > 0 ? rate / base_rate : 0.0,
                 format_us(s.med([](const RunResult& r) { return r.post_p50_us; })).c_str(),
                 format_us(s.med([](const RunResult& r) { return r.post_p99_us; })).c_str(),
                 all_drained ? fmt::format("{:.2f} s", median(drains)).c_str() : "timeout",
+                relay.empty() ? "-" : fmt::format("{:.2f} s", median(relay)).c_str(),
                 cpu(&CpuSpent::nodes).c_str(), cpu(&CpuSpent::postgres).c_str(),
                 cpu(&CpuSpent::nats).c_str(), cpu(&CpuSpent::driver).c_str(),
                 format_us(median(others)).c_str(), s.med([](const RunResult& r) {
@@ -931,7 +984,8 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
   }
   std::printf(
       "  CPU columns: CPU time per event answered, from the start of posting until every stream "
-      "client had every event; 'fan-out': from the last POST response until then; 'cores': the "
+      "client had every event; 'fan-out': from the last POST response until then; 'relay': until "
+      "the JetStream stream held every event; 'others': the rest of the machine; 'cores': the "
       "machine's busy cores over that time (of %u)\n",
       std::thread::hardware_concurrency());
 
@@ -941,8 +995,9 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
       base.med([](const RunResult& r) { return percentile(r.latency_us, 0.99); });
   std::printf(
       "\n(2) latency: %.0f events/s POSTed to node a for %.1f s over %zu connections; from a's "
-      "response to the receipt by a stream client of node b (a with one node); medians\n",
-      settings.rate, settings.latency_seconds, settings.posters);
+      "response to the receipt by a stream client of node b (a with one node)%s; medians\n",
+      settings.rate, settings.latency_seconds, settings.posters,
+      settings.quick_ack ? ", the client acknowledging at once (--quick-ack)" : "");
   std::printf("%-24s %8s %10s %10s %10s %10s %10s %9s %8s\n", "setup", "relay on", "p50", "ratio",
               "p99", "ratio", "max", "missing", "rate");
   for (const Setup& s : setups) {
@@ -1017,6 +1072,9 @@ int main(int argc, char** argv) {
   app.add_option("--server-threads", settings.server_threads,
                  "herald serve --threads (0: the server's default, one per core)")
       ->capture_default_str();
+  app.add_flag("--quick-ack", settings.quick_ack,
+               "Stream clients acknowledge at once (TCP_QUICKACK after every read): shows how much "
+               "of the latency is the server's Nagle delay waiting for a delayed acknowledgment");
   app.add_flag("--keep-files", settings.keep_files, "Keep the nodes' logs");
   CLI11_PARSE(app, argc, argv);
 
