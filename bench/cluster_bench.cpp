@@ -5,9 +5,12 @@
 // report gives the CPU time per event of each party (the nodes, PostgreSQL, nats-server, this
 // driver) and what the rest of the machine used meanwhile.
 //
-// Each repetition runs every setup (baseline, then 1, 2, 3 nodes with NATS) on a fresh database
-// and a fresh JetStream stream, one after the other, so they share the machine's load of the
-// moment. Each node has one stream client (GET /api/v1/events/stream). Two phases per setup:
+// Each repetition runs every setup (the baseline; 2 nodes without NATS, each hub following the
+// store, which separates what several appending processes cost the store from what NATS costs;
+// then 1, 2, 3 nodes with NATS) on a fresh database and a fresh JetStream stream, one after the
+// other, so they share the machine's load of the moment; ratios divide each figure by the
+// baseline's of the same repetition. Each node has one stream client (GET /api/v1/events/stream).
+// Two phases per setup:
 //   (1) throughput: C keep-alive connections spread round-robin over the nodes, each POSTing one
 //       event and waiting for its response, for a fixed time (the saturation rate); then the run
 //       waits until every stream client has every event, and checks that each got each answered
@@ -84,6 +87,7 @@ struct Settings {
   std::string nats_url;
   fs::path nats_pid_file;
   std::vector<std::size_t> nodes{1, 2, 3};
+  std::vector<std::size_t> store_only_nodes{2};
   int repetitions = 3;
   double seconds = 5;
   double warmup_seconds = 1;
@@ -899,6 +903,21 @@ struct Setup {
   double med(double (*of)(const RunResult&)) const { return median(each(of)); }
 };
 
+/// The median over repetitions of `setup`'s figure divided by the baseline's of the same
+/// repetition (run just before it, under about the same load of the machine).
+double paired_ratio(const Setup& setup, const Setup& base, double (*of)(const RunResult&)) {
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < setup.runs.size() && i < base.runs.size(); ++i) {
+    const double divisor = of(base.runs[i]);
+    if (divisor != 0) ratios.push_back(of(setup.runs[i]) / divisor);
+  }
+  return median(ratios);
+}
+
+double rate_of(const RunResult& r) { return r.rate; }
+double p50_of(const RunResult& r) { return percentile(r.latency_us, 0.5); }
+double p99_of(const RunResult& r) { return percentile(r.latency_us, 0.99); }
+
 std::string per_event(double seconds, std::size_t events) {
   if (seconds < 0 || events == 0) return "-";
   return format_us(seconds * 1e6 / static_cast<double>(events));
@@ -935,7 +954,6 @@ void print_run(const Setup& setup, const RunResult& r, int rep) {
 
 void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
   const Setup& base = setups.front();
-  const double base_rate = base.med([](const RunResult& r) { return r.rate; });
   std::printf(
       "\n(1) saturation: %zu connections POSTing one event each, round-robin over the nodes; "
       "medians of %d repetitions of %.1f s\n",
@@ -971,7 +989,7 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
     std::printf("%-24s %12s %6.1f%% %7.2fx %9s %9s %9s %9s %10s %10s %10s %10s %10s %6.2f\n",
                 s.name.c_str(), format_rate(rate).c_str(),
                 spread_percent(s.each([](const RunResult& r) { return r.rate; })),
-                base_rate > 0 ? rate / base_rate : 0.0,
+                paired_ratio(s, base, rate_of),
                 format_us(s.med([](const RunResult& r) { return r.post_p50_us; })).c_str(),
                 format_us(s.med([](const RunResult& r) { return r.post_p99_us; })).c_str(),
                 all_drained ? fmt::format("{:.2f} s", median(drains)).c_str() : "timeout",
@@ -986,13 +1004,10 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
       "  CPU columns: CPU time per event answered, from the start of posting until every stream "
       "client had every event; 'fan-out': from the last POST response until then; 'relay': until "
       "the JetStream stream held every event; 'others': the rest of the machine; 'cores': the "
-      "machine's busy cores over that time (of %u)\n",
+      "machine's busy cores over that time (of %u); 'ratio' (here and below): the median of each "
+      "repetition's figure divided by the baseline's of the same repetition\n",
       std::thread::hardware_concurrency());
 
-  const double base_p50 =
-      base.med([](const RunResult& r) { return percentile(r.latency_us, 0.5); });
-  const double base_p99 =
-      base.med([](const RunResult& r) { return percentile(r.latency_us, 0.99); });
   std::printf(
       "\n(2) latency: %.0f events/s POSTed to node a for %.1f s over %zu connections; from a's "
       "response to the receipt by a stream client of node b (a with one node)%s; medians\n",
@@ -1001,8 +1016,8 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
   std::printf("%-24s %8s %10s %10s %10s %10s %10s %9s %8s\n", "setup", "relay on", "p50", "ratio",
               "p99", "ratio", "max", "missing", "rate");
   for (const Setup& s : setups) {
-    const double p50 = s.med([](const RunResult& r) { return percentile(r.latency_us, 0.5); });
-    const double p99 = s.med([](const RunResult& r) { return percentile(r.latency_us, 0.99); });
+    const double p50 = s.med(p50_of);
+    const double p99 = s.med(p99_of);
     const double high = s.med([](const RunResult& r) {
       return r.latency_us.empty() ? 0.0 : static_cast<double>(r.latency_us.back());
     });
@@ -1013,10 +1028,9 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
       missing += r.latency_missing;
     }
     std::printf("%-24s %8s %10s %9.2fx %10s %9.2fx %10s %9zu %8.0f\n", s.name.c_str(),
-                leaders.c_str(), format_us(p50).c_str(), base_p50 > 0 ? p50 / base_p50 : 0.0,
-                format_us(p99).c_str(), base_p99 > 0 ? p99 / base_p99 : 0.0,
-                format_us(high).c_str(), missing,
-                s.med([](const RunResult& r) { return r.paced_rate; }));
+                leaders.c_str(), format_us(p50).c_str(), paired_ratio(s, base, p50_of),
+                format_us(p99).c_str(), paired_ratio(s, base, p99_of), format_us(high).c_str(),
+                missing, s.med([](const RunResult& r) { return r.paced_rate; }));
   }
 }
 
@@ -1044,6 +1058,12 @@ int main(int argc, char** argv) {
                  "nats-server -js (default: $HERALD_TEST_NATS_URL)");
   app.add_option("--nats-pid-file", settings.nats_pid_file,
                  "nats-server's pid file, to count its CPU (default: $HERALD_TEST_NATS_PID_FILE)");
+  app.add_option("--store-only-nodes", settings.store_only_nodes,
+                 "Node counts above 1 to run without NATS too, every hub following the store "
+                 "(separates the store's cost of several appending processes from NATS's); 0: none")
+      ->delimiter(',')
+      ->check(CLI::Range(std::size_t{0}, std::size_t{26}))
+      ->capture_default_str();
   app.add_option("--nodes", settings.nodes, "Cluster sizes to run, comma-separated")
       ->delimiter(',')
       ->check(CLI::Range(std::size_t{1}, std::size_t{26}))
@@ -1099,6 +1119,9 @@ int main(int argc, char** argv) {
 
   std::vector<Setup> setups;
   setups.push_back({.name = "1 node, no NATS (base)", .nodes = 1, .nats = false});
+  for (const std::size_t n : settings.store_only_nodes) {
+    if (n > 1) setups.push_back({.name = fmt::format("{} nodes, no NATS", n), .nodes = n});
+  }
   for (const std::size_t n : settings.nodes) {
     setups.push_back(
         {.name = fmt::format("{} node{}, NATS", n, n > 1 ? "s" : ""), .nodes = n, .nats = true});
