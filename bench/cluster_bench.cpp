@@ -138,6 +138,38 @@ class FreshDatabase {
 
   std::string url() const { return with_database(admin_url_, name_); }
 
+  /// The database's counters in pg_stat_database: committed transactions and rows read
+  /// (tup_returned: scanned, tup_fetched: fetched by index) and inserted.
+  struct Activity {
+    std::int64_t commits = 0;
+    std::int64_t returned = 0;
+    std::int64_t fetched = 0;
+    std::int64_t inserted = 0;
+  };
+
+  /// The counters once every session of the database has ended: backends report theirs when
+  /// they exit, a little after their client closed, so this waits until the figures settle.
+  Activity activity() const {
+    Activity last{-1, -1, -1, -1};
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      pqxx::connection connection(admin_url_);
+      pqxx::nontransaction work(connection);
+      const pqxx::row row = work.exec_params1(
+          "SELECT xact_commit, tup_returned, tup_fetched, tup_inserted, "
+          "(SELECT count(*) FROM pg_stat_activity WHERE datname = $1) "
+          "FROM pg_stat_database WHERE datname = $1",
+          name_);
+      const Activity now{row[0].as<std::int64_t>(), row[1].as<std::int64_t>(),
+                         row[2].as<std::int64_t>(), row[3].as<std::int64_t>()};
+      const bool settled = row[4].as<std::int64_t>() == 0 && now.commits == last.commits &&
+                           now.fetched == last.fetched;
+      if (settled || Clock::now() > deadline) return now;
+      last = now;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+
  private:
   void run(const std::string& sql) const {
     pqxx::connection connection(admin_url_);
@@ -687,7 +719,8 @@ struct RunResult {
   std::string load_after;
   Completeness completeness;
   std::int64_t stream_messages = -1;
-  std::size_t stream_expected = 0;  ///< events answered in both phases
+  std::size_t stream_expected = 0;   ///< events answered in both phases
+  FreshDatabase::Activity database;  ///< the database's counters over the whole run
   // (2)
   double paced_rate = 0;
   std::size_t paced_events = 0;
@@ -878,6 +911,7 @@ RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, cons
     if (i > 0) result.exits += ", ";
     result.exits += servers[i]->stop();
   }
+  result.database = database.activity();
   if (watch) {
     result.stream_messages = watch->messages(stream);
     watch->remove(stream);
@@ -942,6 +976,14 @@ void print_run(const Setup& setup, const RunResult& r, int rep) {
       format_us(p99).c_str(), r.paced_events, r.paced_rate, r.latency_missing,
       static_cast<long long>(r.stream_messages), r.stream_expected, r.load_before.c_str(),
       r.load_after.c_str(), r.exits.c_str());
+  const auto events = static_cast<double>(std::max<std::size_t>(1, r.stream_expected));
+  std::printf(
+      "      database, per event of both phases: %.2f transactions, %.1f rows scanned, %.2f rows "
+      "fetched by index, %.2f rows inserted\n",
+      static_cast<double>(r.database.commits) / events,
+      static_cast<double>(r.database.returned) / events,
+      static_cast<double>(r.database.fetched) / events,
+      static_cast<double>(r.database.inserted) / events);
   if (!r.completeness.clean()) {
     std::printf("      streams: %zu missing, %zu duplicates, %zu out of order, %zu unknown\n",
                 r.completeness.missing, r.completeness.duplicates, r.completeness.out_of_order,
@@ -1031,6 +1073,27 @@ void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
                 leaders.c_str(), format_us(p50).c_str(), paired_ratio(s, base, p50_of),
                 format_us(p99).c_str(), paired_ratio(s, base, p99_of), format_us(high).c_str(),
                 missing, s.med([](const RunResult& r) { return r.paced_rate; }));
+  }
+
+  std::printf(
+      "\n(3) PostgreSQL's work per event of both phases (pg_stat_database of the run's database, "
+      "read after the nodes stopped); medians\n");
+  std::printf("%-24s %13s %13s %13s %13s\n", "setup", "transactions", "rows scanned",
+              "rows fetched", "rows inserted");
+  for (const Setup& s : setups) {
+    auto per_event = [&](std::int64_t FreshDatabase::Activity::*counter) {
+      std::vector<double> values;
+      for (const RunResult& r : s.runs) {
+        values.push_back(static_cast<double>(r.database.*counter) /
+                         static_cast<double>(std::max<std::size_t>(1, r.stream_expected)));
+      }
+      return median(values);
+    };
+    std::printf("%-24s %13.2f %13.1f %13.2f %13.2f\n", s.name.c_str(),
+                per_event(&FreshDatabase::Activity::commits),
+                per_event(&FreshDatabase::Activity::returned),
+                per_event(&FreshDatabase::Activity::fetched),
+                per_event(&FreshDatabase::Activity::inserted));
   }
 }
 
