@@ -17,12 +17,13 @@ cmake --build build
 step "tests"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
 
-step "core, store, HTTP and notification tests under ASan+UBSan"
+step "core, store, HTTP, notification and cluster tests under ASan+UBSan"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DHERALD_WERROR=ON \
   -DHERALD_SANITIZE=address,undefined -DHERALD_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan --target herald_core_tests herald_domain_tests herald_store_tests \
   herald_http_tests herald_auth_tests herald_notify_unit_tests herald_notify_tests \
-  herald_notify_store_tests herald_delivery_worker_tests herald_notify_e2e_tests
+  herald_notify_store_tests herald_delivery_worker_tests herald_notify_e2e_tests \
+  herald_cluster_tests
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 ctest --test-dir build-asan -L core --output-on-failure -j "$jobs" --timeout 900
@@ -34,14 +35,15 @@ build-asan/tests/herald_notify_tests --gtest_brief=1
 scripts/with_postgres.sh build-asan/tests/herald_notify_store_tests --gtest_brief=1
 scripts/with_postgres.sh build-asan/tests/herald_delivery_worker_tests --gtest_brief=1
 build-asan/tests/herald_notify_e2e_tests --gtest_brief=1
+scripts/with_postgres.sh scripts/with_nats.sh build-asan/tests/herald_cluster_tests --gtest_brief=1
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
-step "core, store, HTTP and notification tests under TSan"
+step "core, store, HTTP, notification and cluster tests under TSan"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_WERROR=ON \
   -DHERALD_SANITIZE=thread -DHERALD_BUILD_BENCH=OFF >/dev/null
 cmake --build build-tsan --target herald_core_tests herald_store_tests herald_http_tests \
   herald_auth_tests herald_notify_tests herald_notify_store_tests herald_delivery_worker_tests \
-  herald_notify_e2e_tests
+  herald_notify_e2e_tests herald_cluster_tests
 # TSan needs the classic address-space layout; disabling randomization for the test process
 # avoids "unexpected memory mapping" on kernels with high mmap entropy.
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
@@ -53,6 +55,8 @@ setarch "$(uname -m)" -R build-tsan/tests/herald_notify_tests --gtest_brief=1
 scripts/with_postgres.sh setarch "$(uname -m)" -R build-tsan/tests/herald_notify_store_tests --gtest_brief=1
 scripts/with_postgres.sh setarch "$(uname -m)" -R build-tsan/tests/herald_delivery_worker_tests --gtest_brief=1
 setarch "$(uname -m)" -R build-tsan/tests/herald_notify_e2e_tests --gtest_brief=1
+scripts/with_postgres.sh scripts/with_nats.sh setarch "$(uname -m)" -R \
+  build-tsan/tests/herald_cluster_tests --gtest_brief=1
 unset TSAN_OPTIONS
 
 step "fuzzing the request decoding (libFuzzer with ASan+UBSan, ${HERALD_FUZZ_SECONDS:-60} s each)"

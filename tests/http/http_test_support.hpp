@@ -431,6 +431,7 @@ class TestServer {
   EventStore& store() { return *store_; }
   const TestTokens& tokens() const { return tokens_; }
   MetricsRegistry& metrics() { return *metrics_; }
+  EventBus& bus() { return bus_; }
   const std::filesystem::path& db_path() const { return db_path_; }
 
  private:
