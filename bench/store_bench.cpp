@@ -25,6 +25,7 @@
 // default), plus --herald_keep_files to keep the database files.
 
 #include <benchmark/benchmark.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -54,6 +55,7 @@
 #include "herald/domain/audit_rules.hpp"
 #include "herald/domain/catalog.hpp"
 #include "herald/domain/events.hpp"
+#include "herald/durable_consumer.hpp"
 #include "herald/event.hpp"
 #include "herald/event_store.hpp"
 #include "herald/json.hpp"
@@ -76,9 +78,21 @@ constexpr std::size_t async_in_flight = 64;
 constexpr std::int64_t async_appends_per_thread = 2'000;
 constexpr std::int64_t read_events = 100'000;
 constexpr std::int64_t audit_events = 3'000;
+// Records per transaction of the audit consumer (its read page), for the ceiling of (4).
+constexpr std::size_t audit_batch_rows = 256;
+// (4) once more with the consumer reading and committing 1,024 events at a time.
+constexpr std::size_t large_audit_batch = 1'024;
 
 constexpr const char* herald_name = "herald";
 constexpr const char* raw_name = "raw";
+// (4)'s ceiling: the same records copied by the database alone.
+constexpr const char* ceiling_name = "ceiling: records copied in SQL";
+// (4) with ConsumerOptions::batch_size = large_audit_batch.
+constexpr const char* large_batch_name = "herald, batch_size 1024";
+// (2)'s ceiling on PostgreSQL: the same rows inserted by the server alone, 512 per commit.
+constexpr const char* group_ceiling_name = "ceiling: rows copied in SQL, 512/txn";
+// (3)'s ceiling on PostgreSQL: herald's binary COPY, fields copied out, no decoding.
+constexpr const char* read_ceiling_name = "raw binary COPY, no decoding";
 
 // ---------------------------------------------------------------------------------------------
 // Where the files go
@@ -504,8 +518,11 @@ void sqlite_read_raw(benchmark::State& state, bool parse) {
 // ---------------------------------------------------------------------------------------------
 // (4) the audit consumer
 
-void audit_catch_up(benchmark::State& state, herald::EventStore& store) {
-  auto audit = herald::make_audit_consumer(store, herald::domain::audit_mapping());
+/// `batch_size`: events per read and per audit transaction (ConsumerOptions, 256 by default).
+void audit_catch_up(benchmark::State& state, herald::EventStore& store,
+                    std::size_t batch_size = herald::ConsumerOptions{}.batch_size) {
+  auto audit = herald::make_audit_consumer(store, herald::domain::audit_mapping(),
+                                           herald::ConsumerOptions{.batch_size = batch_size});
   std::int64_t handled = 0;
   for (auto _ : state) {
     auto done = audit->catch_up();
@@ -518,10 +535,71 @@ void audit_catch_up(benchmark::State& state, herald::EventStore& store) {
   state.SetItemsProcessed(handled);
 }
 
-void sqlite_audit_herald(benchmark::State& state, herald::SqliteSync sync) {
+void sqlite_audit_herald(benchmark::State& state, herald::SqliteSync sync,
+                         std::size_t batch_size = herald::ConsumerOptions{}.batch_size) {
   auto store = open_or_die(store_options(fresh_file("audit"), sync));
   fill(*store, audit_events);
-  audit_catch_up(state, *store);
+  audit_catch_up(state, *store, batch_size);
+}
+
+/// The ceiling of (4): the records herald's consumer wrote, copied by SQLite alone into a table
+/// with the same columns and indexes (`raw_audit`), in transactions of `audit_batch_rows`, as the
+/// consumer commits them: no events read, no records built, no hashing, no round trip.
+void sqlite_audit_ceiling(benchmark::State& state) {
+  const std::string file = fresh_file("audit-ceiling");
+  {
+    auto store = open_or_die(store_options(file));
+    fill(*store, audit_events);
+    auto audit = herald::make_audit_consumer(*store, herald::domain::audit_mapping());
+    if (!audit->catch_up()) {
+      state.SkipWithError("audit catch-up failed");
+      return;
+    }
+  }
+  RawSqlite raw(file);
+  std::int64_t copied = 0;
+  int round = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    // The table and indexes of herald_audit_records under new names, empty.
+    std::vector<std::string> schema;
+    sqlite3_stmt* statement = nullptr;
+    sqlite3_prepare_v2(raw.db(),
+                       "SELECT sql FROM sqlite_master WHERE tbl_name = 'herald_audit_records' AND "
+                       "sql IS NOT NULL ORDER BY type DESC",
+                       -1, &statement, nullptr);
+    while (sqlite3_step(statement) == SQLITE_ROW) {
+      std::string sql = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+      for (const std::string_view name : {"herald_audit_records", "herald_audit_by"}) {
+        const std::string renamed =
+            "raw_audit_" + std::to_string(round) + std::string(name.substr(12));
+        for (std::size_t at; (at = sql.find(name)) != std::string::npos;) {
+          sql.replace(at, name.size(), renamed);
+        }
+      }
+      schema.push_back(std::move(sql));
+    }
+    sqlite3_finalize(statement);
+    for (const std::string& sql : schema) raw.exec(sql.c_str());
+    const std::string insert = "INSERT INTO raw_audit_" + std::to_string(round) +
+                               "_records SELECT * FROM herald_audit_records WHERE position > ?1 "
+                               "ORDER BY position LIMIT " +
+                               std::to_string(audit_batch_rows);
+    sqlite3_prepare_v2(raw.db(), insert.c_str(), -1, &statement, nullptr);
+    ++round;
+    state.ResumeTiming();
+    for (std::int64_t after = 0; after < audit_events;) {
+      raw.exec("BEGIN IMMEDIATE");
+      sqlite3_bind_int64(statement, 1, after);
+      sqlite3_step(statement);
+      sqlite3_reset(statement);
+      raw.exec("COMMIT");
+      after += static_cast<std::int64_t>(audit_batch_rows);
+    }
+    sqlite3_finalize(statement);
+    copied += audit_events;
+  }
+  state.SetItemsProcessed(copied);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -696,10 +774,148 @@ void pg_read_raw(benchmark::State& state) {
   state.SetItemsProcessed(read);
 }
 
-void pg_audit_herald(benchmark::State& state) {
+void pg_audit_herald(benchmark::State& state,
+                     std::size_t batch_size = herald::ConsumerOptions{}.batch_size) {
   PgStore pg;
   fill(*pg.store, audit_events);
-  audit_catch_up(state, *pg.store);
+  audit_catch_up(state, *pg.store, batch_size);
+}
+
+/// The ceiling of (3) on PostgreSQL: the query herald sends (a binary COPY of the same columns,
+/// pages of 1,000), its rows taken apart into fields by hand and the event type and body copied
+/// out, but no JSON decoded: what reading the rows costs before herald decodes anything.
+void pg_read_raw_copy(benchmark::State& state) {
+  PGconn* conn = PQconnectdb(pg_read_store().schema.url().c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    state.SkipWithError(PQerrorMessage(conn));
+    PQfinish(conn);
+    return;
+  }
+  const auto be64 = [](const char* bytes) {
+    std::uint64_t value = 0;
+    for (int i = 0; i < 8; ++i) value = value << 8 | static_cast<unsigned char>(bytes[i]);
+    return static_cast<std::int64_t>(value);
+  };
+  const auto be32 = [](const char* bytes) {
+    std::uint32_t value = 0;
+    for (int i = 0; i < 4; ++i) value = value << 8 | static_cast<unsigned char>(bytes[i]);
+    return static_cast<std::int32_t>(value);
+  };
+  std::int64_t read = 0;
+  for (auto _ : state) {
+    std::int64_t after = 0;
+    for (;;) {
+      const std::string copy =
+          "COPY (SELECT position, recorded_at, event_type, body FROM herald_events WHERE position "
+          "> " +
+          std::to_string(after) + " ORDER BY position LIMIT 1000) TO STDOUT (FORMAT binary)";
+      PQclear(PQexec(conn, copy.c_str()));
+      std::int64_t rows = 0;
+      bool first = true;
+      char* data = nullptr;
+      int size = 0;
+      while ((size = PQgetCopyData(conn, &data, 0)) > 0) {
+        const char* at = data + (first ? 19 : 0);  // the file header comes with the first row
+        first = false;
+        if (static_cast<unsigned char>(at[0]) == 0xFF) {  // the trailer: a field count of -1
+          PQfreemem(data);
+          continue;
+        }
+        at += 2 + 4;  // the field count, position's length
+        after = be64(at);
+        at += 8 + 4 + 8;  // position, recorded_at's length and value
+        const std::int32_t type_size = be32(at);
+        std::string event_type(at + 4, static_cast<std::size_t>(type_size));
+        at += 4 + type_size;
+        const std::int32_t body_size = be32(at);
+        std::string body(at + 4, static_cast<std::size_t>(body_size));
+        benchmark::DoNotOptimize(event_type);
+        benchmark::DoNotOptimize(body);
+        PQfreemem(data);
+        ++rows;
+      }
+      while (PGresult* rest = PQgetResult(conn)) PQclear(rest);
+      read += rows;
+      if (rows == 0) break;
+    }
+  }
+  PQfinish(conn);
+  state.SetItemsProcessed(read);
+}
+
+/// A fresh schema holding `audit_events` events and the audit records herald wrote for them,
+/// and an empty `raw_audit` shaped like herald_audit_records (LIKE … INCLUDING ALL).
+struct PgAuditCopy {
+  PgStore pg;
+  pqxx::connection connection{pg.schema.url()};
+  PgAuditCopy() {
+    fill(*pg.store, audit_events);
+    auto audit = herald::make_audit_consumer(*pg.store, herald::domain::audit_mapping());
+    if (!audit->catch_up()) {
+      std::fprintf(stderr, "herald_store_bench: audit catch-up failed\n");
+      std::exit(1);
+    }
+    pqxx::nontransaction(connection)
+        .exec("CREATE TABLE raw_audit (LIKE herald_audit_records INCLUDING ALL)");
+  }
+};
+
+/// The ceiling of (4) on PostgreSQL: the server copying the records herald wrote into
+/// `raw_audit` (the same columns and indexes), `audit_batch_rows` per transaction as the
+/// consumer commits them: no events read, no records built or sent, one statement per batch.
+void pg_audit_ceiling(benchmark::State& state) {
+  std::int64_t copied = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto copy = std::make_unique<PgAuditCopy>();
+    state.ResumeTiming();
+    for (std::int64_t after = 0; after < audit_events;) {
+      pqxx::work tx(copy->connection);
+      tx.exec("INSERT INTO raw_audit SELECT * FROM herald_audit_records WHERE position > " +
+              std::to_string(after) + " ORDER BY position LIMIT " +
+              std::to_string(audit_batch_rows));
+      tx.commit();
+      after += static_cast<std::int64_t>(audit_batch_rows);
+    }
+    state.PauseTiming();
+    copy.reset();
+    state.ResumeTiming();
+    copied += audit_events;
+  }
+  state.SetItemsProcessed(copied);
+}
+
+/// A ceiling for (2) on PostgreSQL: the server alone inserting stored event rows into
+/// `raw_events` (herald_events' columns and indexes), `async_in_flight` × `group_threads` rows
+/// per transaction, what the asynchronous appends at most share a commit with: no client work,
+/// no numbering, no duplicate check.
+void pg_group_ceiling(benchmark::State& state) {
+  PgStore& source = pg_read_store();
+  pqxx::connection connection(source.schema.url());
+  constexpr std::int64_t rows_per_commit =
+      static_cast<std::int64_t>(async_in_flight) * group_threads;
+  std::int64_t inserted = 0;
+  int round = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const std::string table = "raw_group_" + std::to_string(round++);
+    pqxx::nontransaction(connection)
+        .exec("CREATE TABLE " + table + " (LIKE herald_events INCLUDING ALL)");
+    state.ResumeTiming();
+    for (std::int64_t after = 0; after < async_appends_per_thread * group_threads;
+         after += rows_per_commit) {
+      pqxx::work tx(connection);
+      tx.exec("INSERT INTO " + table + " SELECT * FROM herald_events WHERE position > " +
+              std::to_string(after) + " ORDER BY position LIMIT " +
+              std::to_string(rows_per_commit));
+      tx.commit();
+      inserted += rows_per_commit;
+    }
+    state.PauseTiming();
+    pqxx::nontransaction(connection).exec("DROP TABLE " + table);
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(inserted);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -771,12 +987,16 @@ void register_sqlite() {
   })->Iterations(3);
 
   const std::string audit = "(4) SQLite: audit consumer catch-up";
-  add_case("s4_audit", {audit, herald_name, herald_name}, [](benchmark::State& state) {
+  add_case("s4_audit", {audit, herald_name, ceiling_name}, [](benchmark::State& state) {
     sqlite_audit_herald(state, herald::SqliteSync::full);
   })->Iterations(1);
-  add_case("s4_audit", {audit, "herald, synchronous=NORMAL", herald_name},
+  add_case("s4_audit", {audit, "herald, synchronous=NORMAL", ceiling_name},
            [](benchmark::State& state) { sqlite_audit_herald(state, herald::SqliteSync::normal); })
       ->Iterations(1);
+  add_case("s4_audit", {audit, large_batch_name, ceiling_name}, [](benchmark::State& state) {
+    sqlite_audit_herald(state, herald::SqliteSync::full, large_audit_batch);
+  })->Iterations(1);
+  add_case("s4_audit", {audit, ceiling_name, ceiling_name}, sqlite_audit_ceiling)->Iterations(1);
 }
 
 void register_postgres() {
@@ -803,14 +1023,22 @@ void register_postgres() {
       ->Teardown(&SharedStore::destroy);
   add_case("p2_single_appends", {group, "raw, 1 thread", "raw, 1 thread"}, pg_single_commits_raw)
       ->Iterations(single_commits_per_run);
+  add_case("p2_single_appends", {group, group_ceiling_name, "raw, 1 thread"}, pg_group_ceiling)
+      ->Iterations(1);
 
   const std::string read = "(3) PostgreSQL: forward read (replay)";
   add_case("p3_read", {read, herald_name, raw_name}, pg_read_herald)->Iterations(3);
   add_case("p3_read", {read, raw_name, raw_name}, pg_read_raw)->Iterations(3);
+  add_case("p3_read", {read, read_ceiling_name, raw_name}, pg_read_raw_copy)->Iterations(3);
 
-  add_case("p4_audit", {"(4) PostgreSQL: audit consumer catch-up", herald_name, herald_name},
-           pg_audit_herald)
-      ->Iterations(1);
+  const std::string audit = "(4) PostgreSQL: audit consumer catch-up";
+  add_case("p4_audit", {audit, herald_name, ceiling_name}, [](benchmark::State& state) {
+    pg_audit_herald(state);
+  })->Iterations(1);
+  add_case("p4_audit", {audit, large_batch_name, ceiling_name}, [](benchmark::State& state) {
+    pg_audit_herald(state, large_audit_batch);
+  })->Iterations(1);
+  add_case("p4_audit", {audit, ceiling_name, ceiling_name}, pg_audit_ceiling)->Iterations(1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -997,6 +1225,24 @@ void print_targets(const Medians& medians) {
     report("(4) " + backend + ": audit consumer >= 100k events/s",
            thousands(prefix + "4_audit/herald"), 100, "k/s");
   }
+  // Where a target is out of the database's own reach on this machine, the share of the ceiling
+  // measured in the same run is the figure that speaks of herald.
+  std::printf("\nshare of the ceiling measured in this run (herald / ceiling)\n");
+  const auto share = [&](const std::string& what, const std::string& name,
+                         const std::string& ceiling) {
+    if (auto measured = ratio(name, ceiling)) {
+      std::printf("  %-58s %.2fx (ceiling %s)\n", what.c_str(), *measured,
+                  format_rate(*value(ceiling)).c_str());
+    }
+  };
+  share("(2) PostgreSQL: async appends / rows copied in SQL", "p2_single_appends/" + async_name(),
+        std::string("p2_single_appends/") + group_ceiling_name);
+  share("(3) PostgreSQL: forward read / raw binary COPY", "p3_read/herald",
+        std::string("p3_read/") + read_ceiling_name);
+  share("(4) SQLite: audit consumer / records copied in SQL", "s4_audit/herald",
+        std::string("s4_audit/") + ceiling_name);
+  share("(4) PostgreSQL: audit consumer / records copied in SQL", "p4_audit/herald",
+        std::string("p4_audit/") + ceiling_name);
 }
 
 }  // namespace herald_bench

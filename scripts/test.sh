@@ -46,7 +46,7 @@ cmake --build build-tsan --target herald_core_tests herald_store_tests herald_ht
   herald_notify_e2e_tests herald_cluster_tests
 # TSan needs the classic address-space layout; disabling randomization for the test process
 # avoids "unexpected memory mapping" on kernels with high mmap entropy.
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp"
 setarch "$(uname -m)" -R build-tsan/tests/herald_core_tests --gtest_brief=1
 setarch "$(uname -m)" -R build-tsan/tests/herald_auth_tests --gtest_brief=1
 scripts/with_postgres.sh setarch "$(uname -m)" -R build-tsan/tests/herald_store_tests --gtest_brief=1

@@ -50,7 +50,12 @@ class NatsRelay::Impl {
   ~Impl() { stop(); }
 
   std::expected<void, Error> connect() {
-    auto connected = connect_jetstream(options_.url, options_.request_timeout, "herald-relay");
+    auto connected = connect_jetstream(options_.url, options_.request_timeout, "herald-relay",
+                                       [this](jsOptions& js) {
+                                         js.PublishAsync.AckHandler = &Impl::on_ack;
+                                         js.PublishAsync.AckHandlerClosure = this;
+                                         js.PublishAsync.MaxPending = 1024;
+                                       });
     if (!connected) return std::unexpected(std::move(connected.error()));
     nats_ = std::move(*connected);
     return {};
@@ -77,7 +82,10 @@ class NatsRelay::Impl {
     };
     consumer_ = std::make_shared<DurableConsumer>(
         store_, std::move(consumer_options),
-        [this](const StoredEvent& stored, const Delivery&) { return publish(stored); });
+        [this](const StoredEvent& stored, const Delivery&) { return publish(stored); },
+        [this](std::span<const StoredEvent> events, std::span<const Delivery>) {
+          return publish_batch(events);
+        });
     return consumer_->start();
   }
 
@@ -152,6 +160,11 @@ class NatsRelay::Impl {
                         all_subjects_.c_str(), nullptr, &js_error);
       MessagePtr last(raw_last);
       if (s == NATS_OK) {
+        // The sequence and the position of one and the same message: the stream info's LastSeq
+        // may already be newer (another relay's publish in between), and publishing with a
+        // sequence older than the position would let a refused message be followed by an
+        // accepted one, leaving a hole.
+        last_sequence_ = natsMsg_GetSequence(last.get());
         const char* value = nullptr;
         if (natsMsgHeader_Get(last.get(), std::string(position_header).c_str(), &value) ==
                 NATS_OK &&
@@ -184,20 +197,11 @@ class NatsRelay::Impl {
       skipped.fetch_add(1, std::memory_order_relaxed);
       return {};
     }
-    const EventRef event = stored.event;
-    const std::string subject = relay_subject(options_.subject_prefix, event);
-    const std::string body = encode_event(event);
-    const std::string id = event->event_id.to_string();
-    const std::string position = std::to_string(stored.position);
-
-    natsMsg* raw_message = nullptr;
-    natsStatus s = natsMsg_Create(&raw_message, subject.c_str(), nullptr, body.data(),
-                                  static_cast<int>(body.size()));
-    MessagePtr message(raw_message);
-    if (s == NATS_OK) {
-      s = natsMsgHeader_Set(message.get(), std::string(position_header).c_str(), position.c_str());
-    }
-    if (s != NATS_OK) return std::unexpected(nats_error("building the message", s));
+    const std::string id = stored.event->event_id.to_string();
+    auto built = make_message(stored);
+    if (!built) return std::unexpected(std::move(built.error()));
+    MessagePtr message = std::move(*built);
+    natsStatus s = NATS_OK;
 
     jsPubOptions publish_options;
     jsPubOptions_Init(&publish_options);
@@ -219,9 +223,10 @@ class NatsRelay::Impl {
       // The publish may have been stored with its acknowledgment lost: learn the stream's last
       // position again before the retry.
       prepared_ = false;
-      return std::unexpected(nats_error(
-          fmt::format("publishing event {} (position {}) to '{}'", id, stored.position, subject), s,
-          js_error));
+      return std::unexpected(
+          nats_error(fmt::format("publishing event {} (position {}) to '{}'", id, stored.position,
+                                 natsMsg_GetSubject(message.get())),
+                     s, js_error));
     }
     if (ack && ack->Duplicate) {
       duplicates.fetch_add(1, std::memory_order_relaxed);
@@ -233,9 +238,163 @@ class NatsRelay::Impl {
     return {};
   }
 
+  // The message of `stored`: its subject, the event's JSON, the position header.
+  std::expected<MessagePtr, Error> make_message(const StoredEvent& stored) const {
+    const EventRef event = stored.event;
+    const std::string subject = relay_subject(options_.subject_prefix, event);
+    const std::string body = encode_event(event);
+    const std::string position = std::to_string(stored.position);
+    natsMsg* raw_message = nullptr;
+    natsStatus s = natsMsg_Create(&raw_message, subject.c_str(), nullptr, body.data(),
+                                  static_cast<int>(body.size()));
+    MessagePtr message(raw_message);
+    if (s == NATS_OK) {
+      s = natsMsgHeader_Set(message.get(), std::string(position_header).c_str(), position.c_str());
+    }
+    if (s != NATS_OK) return std::unexpected(nats_error("building the message", s));
+    return message;
+  }
+
+  // One acknowledgment of an asynchronous publish.
+  struct Ack {
+    std::int64_t position = 0;
+    std::uint64_t sequence = 0;
+    bool duplicate = false;
+    std::string error;
+  };
+
+  // Called by the client's thread for each asynchronous publish: its acknowledgment or its error
+  // (a refusal, or no answer within the publish's MaxWait).
+  static void on_ack(jsCtx*, natsMsg* message, jsPubAck* ack, jsPubAckErr* error, void* closure) {
+    auto* self = static_cast<Impl*>(closure);
+    Ack out;
+    out.position = position_of(message, position_header).value_or(0);
+    if (ack != nullptr && error == nullptr) {
+      out.sequence = ack->Sequence;
+      out.duplicate = ack->Duplicate;
+    } else if (error != nullptr) {
+      out.error = nats_failure(fmt::format("publishing position {}", out.position), error->Err,
+                               error->ErrCode);
+      if (error->ErrText != nullptr) out.error += fmt::format(" ({})", error->ErrText);
+    } else {
+      out.error = "no acknowledgment";
+    }
+    natsMsg_Destroy(message);
+    std::scoped_lock lock(self->acks_mutex_);
+    self->acks_.push_back(std::move(out));
+  }
+
+  // A batch published without waiting for each acknowledgment in turn: every message carries
+  // ExpectLastSeq = the sequence it will get if every one before it is stored, so the stream
+  // still takes them only in order; the batch succeeds when every one was acknowledged. Anything
+  // else (a duplicate in the middle shifts the sequences, NATS down, a timeout) fails the batch,
+  // and the consumer hands its events to `publish` one at a time, which learns the stream's last
+  // message again and skips what it holds.
+  std::expected<void, Error> publish_batch(std::span<const StoredEvent> events) {
+    if (!prepared_) {
+      if (auto ready = prepare(); !ready) return ready;
+    }
+    std::size_t first = 0;
+    while (first < events.size() && events[first].position <= acked_through_) ++first;
+    if (first == events.size()) {
+      skipped.fetch_add(events.size(), std::memory_order_relaxed);
+      return {};
+    }
+    // The sequences expected below hold only if the first event to publish comes right after the
+    // stream's last message. The consumer may have moved past events this relay did not publish
+    // (another relay in the leadership window saved the shared checkpoint, and this one adopted
+    // it): then this relay's view of the stream is old, and the batch would be refused in part,
+    // leaving holes. Check against the store, and hand such a batch to `publish` one by one.
+    if (first == 0) {
+      auto previous = store_.read_backward(events.front().position, 1);
+      if (!previous) return std::unexpected(std::move(previous.error()));
+      const std::int64_t before = previous->empty() ? 0 : previous->front().position;
+      if (before != acked_through_) {
+        prepared_ = false;
+        return std::unexpected(Error{
+            ErrorCode::conflict,
+            fmt::format("position {} follows {}, not {} (the stream's last message as this relay "
+                        "knows it): publishing one by one",
+                        events.front().position, before, acked_through_),
+            {}});
+      }
+    }
+    {
+      std::scoped_lock lock(acks_mutex_);
+      acks_.clear();
+    }
+    std::size_t sent = 0;
+    std::optional<Error> failure;
+    for (std::size_t i = first; i < events.size(); ++i) {
+      const std::string id = events[i].event->event_id.to_string();
+      auto built = make_message(events[i]);
+      if (!built) {
+        failure = std::move(built.error());
+        break;
+      }
+      natsMsg* raw = built->release();
+      jsPubOptions publish_options;
+      jsPubOptions_Init(&publish_options);
+      publish_options.MsgId = id.c_str();
+      publish_options.MaxWait = options_.request_timeout.count();
+      publish_options.ExpectLastSeq = last_sequence_ + sent;
+      const natsStatus s = js_PublishMsgAsync(nats_.context.get(), &raw, &publish_options);
+      natsMsg_Destroy(raw);  // null once the client took it
+      if (s != NATS_OK) {
+        failure = nats_error(fmt::format("publishing position {}", events[i].position), s);
+        break;
+      }
+      ++sent;
+    }
+    jsPubOptions wait_options;
+    jsPubOptions_Init(&wait_options);
+    wait_options.MaxWait = options_.request_timeout.count() * 2;
+    if (js_PublishAsyncComplete(nats_.context.get(), &wait_options) != NATS_OK) {
+      // Each publish times out by its own MaxWait: wait for all of them to be settled, so that no
+      // late acknowledgment lands in the next batch.
+      (void)js_PublishAsyncComplete(nats_.context.get(), nullptr);
+    }
+    std::vector<Ack> acks;
+    {
+      std::scoped_lock lock(acks_mutex_);
+      acks.swap(acks_);
+    }
+    std::uint64_t last_sequence = last_sequence_;
+    std::uint64_t stored_count = 0;
+    std::uint64_t duplicate_count = 0;
+    for (const Ack& ack : acks) {
+      if (!ack.error.empty()) {
+        if (!failure) failure = Error{ErrorCode::io, ack.error, {}};
+        continue;
+      }
+      ++(ack.duplicate ? duplicate_count : stored_count);
+      last_sequence = std::max(last_sequence, ack.sequence);
+    }
+    // Counted whatever happens to the batch: the events the stream took now are skipped when
+    // the batch goes to `publish` one by one.
+    published.fetch_add(stored_count, std::memory_order_relaxed);
+    duplicates.fetch_add(duplicate_count, std::memory_order_relaxed);
+    if (!failure && (acks.size() != sent || duplicate_count > 0)) {
+      failure = Error{ErrorCode::io,
+                      fmt::format("a batch of {} publishes got {} acknowledgments, {} duplicates",
+                                  sent, acks.size(), duplicate_count),
+                      {}};
+    }
+    if (failure) {
+      prepared_ = false;
+      return std::unexpected(std::move(*failure));
+    }
+    skipped.fetch_add(first, std::memory_order_relaxed);
+    acked_through_ = events.back().position;
+    last_sequence_ = last_sequence;
+    return {};
+  }
+
   EventStore& store_;
   NatsRelayOptions options_;
   std::string all_subjects_;
+  std::mutex acks_mutex_;
+  std::vector<Ack> acks_;
 
   JetStreamConnection nats_;
 

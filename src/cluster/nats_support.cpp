@@ -89,9 +89,9 @@ bool JetStreamConnection::connected() const noexcept {
   return connection && natsConnection_Status(connection.get()) == NATS_CONN_STATUS_CONNECTED;
 }
 
-std::expected<JetStreamConnection, Error> connect_jetstream(const std::string& url,
-                                                            std::chrono::milliseconds timeout,
-                                                            const char* client_name) {
+std::expected<JetStreamConnection, Error> connect_jetstream(
+    const std::string& url, std::chrono::milliseconds timeout, const char* client_name,
+    const std::function<void(jsOptions&)>& configure) {
   JetStreamConnection out;
   natsOptions* raw_options = nullptr;
   if (const natsStatus s = natsOptions_Create(&raw_options); s != NATS_OK) {
@@ -127,6 +127,7 @@ std::expected<JetStreamConnection, Error> connect_jetstream(const std::string& u
   jsOptions js_options;
   jsOptions_Init(&js_options);
   js_options.Wait = timeout.count();
+  if (configure) configure(js_options);
   jsCtx* raw_context = nullptr;
   if (s = natsConnection_JetStream(&raw_context, out.connection.get(), &js_options); s != NATS_OK) {
     return std::unexpected(nats_error("creating the JetStream context", s));

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <expected>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,10 +69,11 @@ struct JetStreamConnection {
 };
 
 /// Connects to `url` (several separated by commas) as `client_name`; a server that is down is not
-/// an error. Errors: `invalid_argument` (field "url") for a malformed URL, `unavailable` when the
-/// client cannot be set up.
-std::expected<JetStreamConnection, Error> connect_jetstream(const std::string& url,
-                                                            std::chrono::milliseconds timeout,
-                                                            const char* client_name);
+/// an error; `configure` may set more of the JetStream context's options. Errors:
+/// `invalid_argument` (field "url") for a malformed URL, `unavailable` when the client cannot be
+/// set up.
+std::expected<JetStreamConnection, Error> connect_jetstream(
+    const std::string& url, std::chrono::milliseconds timeout, const char* client_name,
+    const std::function<void(jsOptions&)>& configure = {});
 
 }  // namespace herald::cluster::detail

@@ -537,6 +537,11 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
 }  // namespace
 
 void start_session(ServerState& state, tcp::socket socket) {
+  // Responses and stream frames are written whole: sending them at once matters more than
+  // coalescing small segments (with Nagle, a stream's next frame could wait for the client's
+  // delayed acknowledgment of the previous one, tens of milliseconds).
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
   const bool over = state.connections() >= state.options().limits.connections;
   auto slot = std::make_unique<ConnectionSlot>(state);
   auto session = std::make_shared<Session>(state, std::move(socket), std::move(slot));

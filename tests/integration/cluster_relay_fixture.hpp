@@ -89,7 +89,10 @@ class NatsRelayServers : public ::testing::Test {
   void expect_stream_matches_store(const std::vector<StreamMessage>& messages) {
     using store_test::must;
     const auto stored = must(store_->read_forward(0, 100000));
-    ASSERT_EQ(messages.size(), stored.size()) << "the stream must hold every event once";
+    std::string got;
+    for (const StreamMessage& message : messages) got += message.position + " ";
+    ASSERT_EQ(messages.size(), stored.size())
+        << "the stream must hold every event once; it holds positions " << got;
     std::set<std::string> ids;
     for (std::size_t i = 0; i < stored.size(); ++i) {
       const EventRef event = stored[i].event;
