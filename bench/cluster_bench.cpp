@@ -103,6 +103,7 @@ struct Settings {
   bool keep_files = false;
 };
 
+/// The environment variable `name`, or `fallback` when it is unset or empty.
 std::string env_or(const char* name, std::string fallback) {
   const char* value = std::getenv(name);
   return value != nullptr && *value ? value : fallback;
@@ -260,6 +261,7 @@ double machine_busy_seconds() {
   return (user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+/// The pid written at the start of `file` (a pid file, postmaster.pid), or -1.
 pid_t pid_from_file(const fs::path& file) {
   if (file.empty()) return -1;
   std::ifstream in(file);
@@ -268,6 +270,8 @@ pid_t pid_from_file(const fs::path& file) {
   return in ? static_cast<pid_t>(pid) : -1;
 }
 
+/// Reads the CPU time of the run's parties: the nodes, PostgreSQL (when its postmaster is known),
+/// nats-server (when known), this process and the machine. Thread-compatible.
 class CpuMeter {
  public:
   CpuMeter(std::vector<pid_t> nodes, pid_t postmaster, pid_t nats)
@@ -280,8 +284,11 @@ class CpuMeter {
     if (postmaster_ > 0) {
       // Backends come and go with connections: each is counted from when it is first seen.
       reading.postgres[postmaster_] = sample_process(postmaster_).cpu_seconds;
-      for (const auto& entry : fs::directory_iterator("/proc")) {
-        const std::string name = entry.path().filename().string();
+      // Processes end while /proc is listed: errors end the listing instead of throwing.
+      std::error_code ec;
+      for (auto entry = fs::directory_iterator("/proc", ec);
+           !ec && entry != fs::directory_iterator(); entry.increment(ec)) {
+        const std::string name = entry->path().filename().string();
         if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
         const auto pid = static_cast<pid_t>(std::strtol(name.c_str(), nullptr, 10));
         const ProcessSample sample = sample_process(pid);
@@ -349,6 +356,8 @@ struct NodeState {
   std::string feed;
 };
 
+/// GET /api/v1/cluster of the node at `endpoint`, or nullopt when it does not answer 200 with an
+/// object.
 std::optional<NodeState> node_state(const tcp::endpoint& endpoint, const std::string& token) {
   const auto body = http_get(endpoint, "/api/v1/cluster", token);
   if (!body) return std::nullopt;
@@ -387,6 +396,8 @@ struct Receipt {
   Clock::time_point at;
 };
 
+/// A client of GET /api/v1/events/stream that records when each event arrives. Runs on one
+/// io_context thread; the atomics may be read from any thread.
 class StreamClient : public std::enable_shared_from_this<StreamClient> {
  public:
   StreamClient(net::io_context& io, const tcp::endpoint& endpoint, const std::string& token,
@@ -792,6 +803,8 @@ LatencyResult measure_latency(const Settings& settings, const tcp::endpoint& a,
 
 std::string node_name(std::size_t i) { return std::string(1, static_cast<char>('a' + i)); }
 
+/// Starts `nodes` nodes (with NATS or not) on a fresh database, runs phases (1) and (2), stops
+/// them.
 RunResult run_setup(const Settings& settings, std::size_t nodes, bool nats, const fs::path& dir,
                     int run_number) {
   RunResult result;
@@ -976,11 +989,13 @@ double p99_of(const RunResult& r) { return percentile(r.latency[0].us, 0.99); }
 double quick_p50_of(const RunResult& r) { return percentile(r.latency[1].us, 0.5); }
 double quick_p99_of(const RunResult& r) { return percentile(r.latency[1].us, 0.99); }
 
+/// `seconds` per event as "12 µs", or "-" when unknown.
 std::string per_event(double seconds, std::size_t events) {
   if (seconds < 0 || events == 0) return "-";
   return format_us(seconds * 1e6 / static_cast<double>(events));
 }
 
+/// One line (and details) per repetition of a setup, as it ends.
 void print_run(const Setup& setup, const RunResult& r, int rep) {
   auto drain = [](const std::optional<double>& seconds) {
     return seconds ? fmt::format("{:.2f} s", *seconds) : std::string("-");
@@ -1015,6 +1030,7 @@ void print_run(const Setup& setup, const RunResult& r, int rep) {
   std::fflush(stdout);
 }
 
+/// The tables of medians and ratios.
 void print_summary(const std::vector<Setup>& setups, const Settings& settings) {
   const Setup& base = setups.front();
   std::printf(
