@@ -25,8 +25,10 @@ using std::chrono::milliseconds;
 constexpr milliseconds min_store_fallback{100};
 // The longest a wait on the stream lasts before the feed looks at its flags and the store again.
 constexpr milliseconds slice{100};
-// How often a feed without a subscription tries to make one.
+// How often a feed without a subscription tries to make one; sooner while the stream does not
+// exist yet (a new cluster, whose relay creates it with its first publish).
 constexpr milliseconds subscribe_interval{500};
+constexpr milliseconds missing_stream_interval{50};
 
 }  // namespace
 
@@ -91,7 +93,9 @@ struct NatsFeed::Impl {
                                           &sub_options, &js_error);
     if (s != NATS_OK) {
       // Until a relay has published, the stream may not exist yet: nothing to report.
-      if (js_error != JSStreamNotFoundErr) {
+      if (js_error == JSStreamNotFoundErr) {
+        next_subscribe = Clock::now() + missing_stream_interval;
+      } else {
         report(nats_error(fmt::format("subscribing to stream '{}'", options.stream), s, js_error));
       }
       return;
@@ -273,10 +277,8 @@ struct NatsFeed::Impl {
 
 std::expected<std::unique_ptr<NatsFeed>, Error> NatsFeed::create(EventStore& store,
                                                                  NatsFeedOptions options) {
-  if (options.url.empty()) {
-    return std::unexpected(
-        Error::for_field(ErrorCode::invalid_argument, "url",
-                         "expected a NATS URL such as nats://host:4222, got ''"));
+  if (auto problem = check_nats_url(options.url)) {
+    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "url", *problem));
   }
   if (auto problem = check_stream_name(options.stream)) {
     return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "stream", *problem));

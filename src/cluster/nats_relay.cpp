@@ -80,6 +80,10 @@ class NatsRelay::Impl {
                            const Error& error) { report(error); },
         .on_error = [this](const Error& error) { report(error); },
     };
+    // Create the stream now rather than at the first publish, so that the nodes' feeds can
+    // subscribe before any event arrives. Best effort: NATS may not answer yet, and the consumer's
+    // thread prepares again before it publishes.
+    if (nats_.connected()) (void)prepare();
     consumer_ = std::make_shared<DurableConsumer>(
         store_, std::move(consumer_options),
         [this](const StoredEvent& stored, const Delivery&) { return publish(stored); },
@@ -411,10 +415,8 @@ class NatsRelay::Impl {
 
 std::expected<std::unique_ptr<NatsRelay>, Error> NatsRelay::create(EventStore& store,
                                                                    NatsRelayOptions options) {
-  if (options.url.empty()) {
-    return std::unexpected(
-        Error::for_field(ErrorCode::invalid_argument, "url",
-                         "expected a NATS URL such as nats://host:4222, got ''"));
+  if (auto problem = check_nats_url(options.url)) {
+    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "url", *problem));
   }
   if (auto problem = check_stream_name(options.stream)) {
     return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "stream", *problem));

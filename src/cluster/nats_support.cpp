@@ -42,6 +42,72 @@ std::optional<std::string> check_subject_prefix(std::string_view prefix) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_nats_url(std::string_view url) {
+  constexpr std::size_t max_url_bytes = 4096;
+  if (url.empty() || url.size() > max_url_bytes) {
+    return fmt::format(
+        "expected a NATS URL such as nats://host:4222 (at most {} bytes), got {} "
+        "bytes",
+        max_url_bytes, url.size());
+  }
+  std::string_view rest = url;
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view one = rest.substr(0, comma);
+    const auto bad = [&](std::string_view why) {
+      return fmt::format(
+          "'{}' is not a NATS server URL ({}); expected nats://host:4222 or "
+          "tls://host:4222",
+          one.substr(0, 200), why);
+    };
+    std::size_t start = 0;
+    if (const std::size_t scheme = one.find("://"); scheme != std::string_view::npos) {
+      const std::string_view name = one.substr(0, scheme);
+      if (name != "nats" && name != "tls") return bad("the scheme must be nats or tls");
+      start = scheme + 3;
+    } else {
+      return bad("no scheme");
+    }
+    std::string_view authority = one.substr(start);
+    if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+      authority = authority.substr(at + 1);
+    }
+    if (!authority.empty() && authority.back() == '/') authority.remove_suffix(1);
+    std::string_view host = authority;
+    std::string_view port;
+    if (authority.starts_with('[')) {
+      const std::size_t close = authority.find(']');
+      if (close == std::string_view::npos) return bad("an unclosed IPv6 address");
+      host = authority.substr(0, close + 1);
+      const std::string_view after = authority.substr(close + 1);
+      if (!after.empty()) {
+        if (after.front() != ':') return bad("text after the IPv6 address");
+        port = after.substr(1);
+        if (port.empty()) return bad("an empty port");
+      }
+    } else if (const std::size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+      if (port.empty()) return bad("an empty port");
+    }
+    if (host.empty()) return bad("no host");
+    const bool host_ok = std::ranges::all_of(host, [](char c) {
+      return is_token_char(c) || c == '.' || c == '[' || c == ']' || c == ':' || c == '%';
+    });
+    if (!host_ok) return bad("the host has characters a host name cannot");
+    if (!port.empty()) {
+      unsigned value = 0;
+      const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+      if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
+        return bad("the port must be a number from 1 to 65535");
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check_stream_name(std::string_view stream) {
   if (stream.empty() || stream.size() > max_stream_name_bytes ||
       !std::ranges::all_of(stream, is_token_char)) {

@@ -43,6 +43,10 @@ inline constexpr std::size_t max_stream_name_bytes = 64;
 bool is_token_char(char c) noexcept;
 /// Why `prefix` is not dot-separated tokens of [A-Za-z0-9_-]; nullopt when it is.
 std::optional<std::string> check_subject_prefix(std::string_view prefix);
+/// Why `url` is not a comma-separated list of NATS server URLs (`nats://` or `tls://`, an optional
+/// `user:password@`, a host, an optional numeric port); nullopt when it is. The client library
+/// accepts nearly anything when the option is set and fails only when it connects.
+std::optional<std::string> check_nats_url(std::string_view url);
 /// Why `stream` is not 1 to 64 of [A-Za-z0-9_-]; nullopt when it is.
 std::optional<std::string> check_stream_name(std::string_view stream);
 /// "what: status text (status N), JetStream error E: the client's last error".

@@ -31,6 +31,7 @@ TEST(NatsFeed, RejectsMalformedOptions) {
     return feed.error().field;
   };
   EXPECT_EQ(error_field({.url = "", .catalog = &catalog}), "url");
+  EXPECT_EQ(error_field({.url = "http://127.0.0.1:4222", .catalog = &catalog}), "url");
   EXPECT_EQ(error_field({.url = "nats://127.0.0.1:1", .stream = "A.B", .catalog = &catalog}),
             "stream");
   EXPECT_EQ(

@@ -41,6 +41,16 @@ TEST(NatsRelay, RejectsMalformedOptions) {
     return relay.error().field;
   };
   EXPECT_EQ(error_field({.url = ""}), "url");
+  EXPECT_EQ(error_field({.url = "http://127.0.0.1:4222"}), "url");
+  EXPECT_EQ(error_field({.url = "not a url"}), "url");
+  EXPECT_EQ(error_field({.url = "127.0.0.1:4222"}), "url");
+  EXPECT_EQ(error_field({.url = "nats://127.0.0.1:notaport"}), "url");
+  EXPECT_EQ(error_field({.url = "nats://127.0.0.1:70000"}), "url");
+  EXPECT_EQ(error_field({.url = "nats://:4222"}), "url");
+  EXPECT_EQ(error_field({.url = "nats://host name:4222"}), "url");
+  EXPECT_EQ(error_field({.url = "nats://a:4222,ftp://b:4222"}), "url");
+  EXPECT_EQ(error_field({.url = "nats://[::1:4222"}), "url");
+  EXPECT_EQ(error_field({.url = "nats://" + std::string(5000, 'h')}), "url");
   EXPECT_EQ(error_field({.stream = ""}), "stream");
   EXPECT_EQ(error_field({.stream = "HERALD.EVENTS"}), "stream");
   EXPECT_EQ(error_field({.stream = "HERALD EVENTS"}), "stream");
@@ -55,6 +65,17 @@ TEST(NatsRelay, RejectsMalformedOptions) {
   EXPECT_EQ(error_field({.duplicate_window = 999ms}), "duplicate_window");
   EXPECT_EQ(error_field({.request_timeout = 0ms}), "request_timeout");
   EXPECT_EQ(error_field({.consumer_name = ""}), "consumer_name");
+}
+
+TEST(NatsRelay, AcceptsEveryFormOfServerUrl) {
+  const store_test::TempDir directory;
+  const auto store = sqlite_store(directory);
+  for (const char* url : {"nats://127.0.0.1:1", "nats://localhost", "tls://nats.example.com:4443",
+                          "nats://herald:s3cret@127.0.0.1:1", "nats://[::1]:1",
+                          "nats://127.0.0.1:1,nats://127.0.0.2:1"}) {
+    auto relay = NatsRelay::create(*store, {.url = url});
+    EXPECT_TRUE(relay.has_value()) << url << ": " << relay.error().message;
+  }
 }
 
 TEST(NatsRelay, AServerThatIsDownIsNoErrorAtCreation) {

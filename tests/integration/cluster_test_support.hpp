@@ -38,12 +38,13 @@ inline std::optional<std::string> env(const char* name) {
   return std::string(value);
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` passes; true when it held.
-inline bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+/// Polls `condition` every `interval` until it holds or `timeout` passes; true when it held.
+inline bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds interval = 10ms) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!condition()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(interval);
   }
   return true;
 }
@@ -177,6 +178,11 @@ class JetStreamClient {
     check(s, "publish to " + subject);
   }
 
+  /// Deletes `stream`; false when it does not exist or NATS does not answer.
+  bool delete_stream(const std::string& stream) {
+    return js_DeleteStream(context_, stream.c_str(), nullptr, nullptr) == NATS_OK;
+  }
+
   /// Creates `stream` over `subjects` (file storage, defaults otherwise).
   void add_stream(const std::string& stream, const std::string& subjects) {
     const char* list[] = {subjects.c_str()};
@@ -205,13 +211,19 @@ class JetStreamClient {
 /// still runs.
 class ChildProcess {
  public:
-  explicit ChildProcess(std::vector<std::string> args) {
+  /// Starts `args` (the first one a path); its standard error goes to the file `stderr_path`
+  /// when one is given, else to the test's.
+  explicit ChildProcess(std::vector<std::string> args, const std::string& stderr_path = {}) {
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, out[0]);
+    if (!stderr_path.empty()) {
+      posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    }
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -235,15 +247,37 @@ class ChildProcess {
   bool wait_for_line(const std::string& line, std::chrono::milliseconds timeout) {
     return wait_until(
         [&] {
-          pollfd readable{.fd = output_fd_, .events = POLLIN, .revents = 0};
-          if (::poll(&readable, 1, 0) > 0) {
-            char buffer[256];
-            const ssize_t n = ::read(output_fd_, buffer, sizeof buffer);
-            if (n > 0) output_.append(buffer, static_cast<std::size_t>(n));
-          }
+          read_available();
           return ("\n" + output_).find("\n" + line + "\n") != std::string::npos;
         },
         timeout);
+  }
+
+  /// Waits until the process printed `text` anywhere in its output; true when it did in time.
+  bool wait_for_text(const std::string& text, std::chrono::milliseconds timeout) {
+    return wait_until(
+        [&] {
+          read_available();
+          return output_.find(text) != std::string::npos;
+        },
+        timeout);
+  }
+
+  /// Waits up to `timeout` for the process to exit and reaps it: its exit status (128 + the
+  /// signal when a signal ended it), or nullopt when it still runs.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return exit_status_;
+    wait_until(
+        [&] {
+          int status = 0;
+          if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+          exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          pid_ = -1;
+          return true;
+        },
+        timeout);
+    read_available();
+    return exit_status_;
   }
 
   /// What the process printed so far.
@@ -258,9 +292,21 @@ class ChildProcess {
   }
 
  private:
+  // Appends what the process wrote and the pipe holds now, without waiting.
+  void read_available() {
+    pollfd readable{.fd = output_fd_, .events = POLLIN, .revents = 0};
+    while (::poll(&readable, 1, 0) > 0 && (readable.revents & POLLIN) != 0) {
+      char buffer[4096];
+      const ssize_t n = ::read(output_fd_, buffer, sizeof buffer);
+      if (n <= 0) break;
+      output_.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+
   pid_t pid_ = -1;
   int output_fd_ = -1;
   std::string output_;
+  std::optional<int> exit_status_;
 };
 
 /// The nats-server that scripts/with_nats.sh started: kill it by pid, start it again on the same
