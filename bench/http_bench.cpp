@@ -20,13 +20,8 @@
 // unless that is a tmpfs (then the directory above this binary, the build directory): fsync on a
 // tmpfs costs nothing and would flatter every durable write. It is removed at the end.
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
-#include <sys/statfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -72,21 +67,18 @@
 #include "herald/event_store.hpp"
 #include "herald/json.hpp"
 #include "platform_events.hpp"
+#include "serve_harness.hpp"
 
 // Events are built with designated initializers that leave members out, as herald's own code
 // does; g++ 12 warns about that under -Wextra (herald_warnings turns it off for the library).
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-extern char** environ;
-
 namespace herald_bench {
 
-namespace fs = std::filesystem;
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
-using Clock = std::chrono::steady_clock;
 
 /// What the command line chose.
 struct Settings {
@@ -107,15 +99,6 @@ struct Settings {
   bool keep_files = false;
 };
 
-[[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "herald_http_bench: %s\n", message.c_str());
-  std::exit(1);
-}
-
-double seconds_between(Clock::time_point from, Clock::time_point to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Statistics
 
@@ -124,13 +107,6 @@ double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const std::size_t middle = values.size() / 2;
   return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
-}
-
-/// Nearest-rank percentile of `sorted` (q in [0, 1]).
-double percentile(const std::vector<float>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
 }
 
 /// Latencies from -1 s to +30 s in 10 µs bins: the fan-out has 60 million (client, event) pairs,
@@ -190,187 +166,33 @@ class LatencyHistogram {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Where the files go
-
-std::string filesystem_name(const fs::path& path) {
-  struct statfs info {};
-  if (statfs(path.c_str(), &info) != 0) return "unknown filesystem";
-  switch (static_cast<unsigned long>(info.f_type)) {
-    case 0xEF53:
-      return "ext4";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x01021994:
-      return "tmpfs";
-    case 0x794C7630:
-      return "overlayfs";
-    default:
-      return fmt::format("filesystem 0x{:x}", static_cast<unsigned long>(info.f_type));
-  }
-}
-
-fs::path own_directory() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::current_path() : self.parent_path();
-}
-
-fs::path make_directory() {
-  fs::path base;
-  if (const char* chosen = std::getenv("HERALD_BENCH_DIR"); chosen != nullptr && *chosen) {
-    base = chosen;
-  } else {
-    base = fs::temp_directory_path();
-    if (filesystem_name(base) == "tmpfs") base = own_directory().parent_path();
-  }
-  std::string pattern = (base / "herald-http-bench.XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) die("cannot create a directory under " + base.string());
-  return pattern;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Events: four of the platform's types in turn, as herald_store_bench appends them
-
-/// A whole HTTP request (line, headers, body) with the offsets of each event_id in it, so a
-/// connection sends a fresh id per event by overwriting 36 bytes instead of encoding again.
-struct RequestText {
-  std::string text;
-  std::vector<std::size_t> id_offsets;
-
-  void refresh_ids() {
-    for (const std::size_t offset : id_offsets) {
-      const std::string id = herald::EventId::generate().to_string();
-      std::memcpy(text.data() + offset, id.data(), id.size());
-    }
-  }
-};
-
-/// POST /api/v1/events with the events made from `first`..`first + count - 1`: one object when
-/// `count` is 1 and `as_array` is false, else an array.
-RequestText make_post(std::int64_t first, std::size_t count, bool as_array,
-                      const std::string& token, std::uint16_t port) {
-  std::string body = as_array ? "[" : "";
-  std::vector<std::pair<std::size_t, std::string>> ids;
-  for (std::size_t i = 0; i < count; ++i) {
-    const herald::EventPtr event = make_event(first + static_cast<std::int64_t>(i));
-    const std::string encoded = herald::encode_event(event);
-    const std::string id = event->event_id.to_string();
-    const std::size_t at = encoded.find(id);
-    if (at == std::string::npos) die("an encoded event does not hold its event_id");
-    if (i > 0) body += ',';
-    ids.emplace_back(body.size() + at, id);
-    body += encoded;
-  }
-  if (as_array) body += ']';
-  RequestText request;
-  request.text = fmt::format(
-      "POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n"
-      "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-      port, token, body.size());
-  const std::size_t head = request.text.size();
-  request.text += body;
-  for (const auto& [offset, id] : ids) request.id_offsets.push_back(head + offset);
-  return request;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The server, a child process
-
-struct ChildOutput {
-  int status = -1;
-  std::string out;
-};
-
-/// Runs `argv` to completion and returns its exit status and standard output.
-ChildOutput run_and_capture(const std::vector<std::string>& argv, const fs::path& stderr_log) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) die("pipe2 failed");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(pipe_fds[1]);
-  if (spawned != 0) die(fmt::format("cannot start {}: {}", argv[0], std::strerror(spawned)));
-  ChildOutput result;
-  char chunk[4096];
-  for (ssize_t n; (n = read(pipe_fds[0], chunk, sizeof chunk)) > 0;) result.out.append(chunk, n);
-  close(pipe_fds[0]);
-  waitpid(pid, &result.status, 0);
-  return result;
-}
-
-std::string tail_of(const fs::path& file) {
-  std::ifstream in(file);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
-}
-
-/// Kernel counters of one process, read from /proc.
-struct ProcessSample {
-  double cpu_seconds = 0;
-};
-
-ProcessSample sample_process(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the command name (which may hold spaces) start after the last ')'.
-  const std::size_t close = text.rfind(')');
-  ProcessSample sample;
-  if (close == std::string::npos) return sample;
-  std::vector<std::string> fields;
-  std::size_t at = close + 2;
-  while (at < text.size()) {
-    const std::size_t space = text.find(' ', at);
-    fields.push_back(text.substr(at, space - at));
-    if (space == std::string::npos) break;
-    at = space + 1;
-  }
-  // utime and stime are fields 14 and 15 of stat(5); the list starts at field 3.
-  if (fields.size() > 12) {
-    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-    sample.cpu_seconds = (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-  }
-  return sample;
-}
-
-/// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"); 0 when unreadable.
-long status_kib(pid_t pid, std::string_view field) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with(field) && line.size() > field.size() && line[field.size()] == ':') {
-      return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
-    }
-  }
-  return 0;
-}
 
 /// `herald serve` on a fresh SQLite file in its own directory, with a token made beforehand.
 class ServerProcess {
  public:
   ServerProcess(const Settings& settings, const fs::path& directory,
                 const std::vector<std::string>& extra_flags)
-      : directory_(directory), log_(directory / "serve.log") {
-    fs::create_directories(directory_);
-    const std::string db = (directory_ / "herald.db").string();
-    const ChildOutput token =
-        run_and_capture({settings.herald.string(), "token", "create", "--name", "bench", "--scopes",
-                         "ingest,read", "--db", db},
-                        log_);
-    if (token.status != 0) {
-      die(fmt::format("herald token create failed (status {}):\n{}", token.status, tail_of(log_)));
-    }
-    token_ = token.out.substr(0, token.out.find('\n'));
-    if (token_.empty()) die("herald token create printed no token");
+      : token_(
+            create_token(settings.herald, {"--db", database(directory)}, directory / "serve.log")),
+        process_(serve_argv(settings, database(directory), extra_flags), directory / "serve.log") {}
 
+  const std::string& token() const { return token_; }
+  std::uint16_t port() const { return process_.port(); }
+  pid_t pid() const { return process_.pid(); }
+  tcp::endpoint endpoint() const { return process_.endpoint(); }
+
+  /// SIGTERM, then waits (SIGKILL after 60 s); returns a description of how it ended.
+  std::string stop() { return process_.stop(); }
+
+ private:
+  static std::string database(const fs::path& directory) {
+    fs::create_directories(directory);
+    return (directory / "herald.db").string();
+  }
+
+  static std::vector<std::string> serve_argv(const Settings& settings, const std::string& db,
+                                             const std::vector<std::string>& extra_flags) {
     std::vector<std::string> argv{
         settings.herald.string(), "serve", "--db",          db, "--listen", "127.0.0.1:0",
         "--rate-limit",           "0",     "--no-consumers"};
@@ -378,91 +200,11 @@ class ServerProcess {
       argv.insert(argv.end(), {"--threads", std::to_string(settings.server_threads)});
     }
     argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-    start(argv);
+    return argv;
   }
 
-  ~ServerProcess() {
-    if (pid_ > 0) stop();
-  }
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
-
-  const std::string& token() const { return token_; }
-  std::uint16_t port() const { return port_; }
-  pid_t pid() const { return pid_; }
-  tcp::endpoint endpoint() const { return {net::ip::make_address_v4("127.0.0.1"), port_}; }
-
-  /// SIGTERM, then waits (SIGKILL after 60 s); returns a description of how it ended.
-  std::string stop() {
-    if (pid_ <= 0) return "not running";
-    kill(pid_, SIGTERM);
-    int status = 0;
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    std::string how;
-    for (;;) {
-      const pid_t done = waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) break;
-      if (Clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        how = "killed after 60 s; ";
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    pid_ = -1;
-    close(stdout_fd_);
-    if (WIFEXITED(status)) return how + fmt::format("exit status {}", WEXITSTATUS(status));
-    return how + fmt::format("ended by signal {}", WTERMSIG(status));
-  }
-
- private:
-  void start(const std::vector<std::string>& argv) {
-    int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) die("pipe2 failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    std::vector<char*> args;
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    const int spawned = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(pipe_fds[1]);
-    if (spawned != 0) die(fmt::format("cannot start {}: {}", argv[0], std::strerror(spawned)));
-    stdout_fd_ = pipe_fds[0];
-
-    // The server prints "herald serve: listening on http://127.0.0.1:PORT (...)" once it
-    // accepts connections.
-    constexpr std::string_view marker = "listening on http://";
-    std::string out;
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (out.find('\n', out.find(marker)) == std::string::npos || out.find(marker) == out.npos) {
-      pollfd ready{.fd = stdout_fd_, .events = POLLIN, .revents = 0};
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0 || poll(&ready, 1, static_cast<int>(left.count())) <= 0) {
-        die("herald serve did not say where it listens within 30 s:\n" + out + tail_of(log_));
-      }
-      char chunk[1024];
-      const ssize_t n = read(stdout_fd_, chunk, sizeof chunk);
-      if (n <= 0) die("herald serve ended before listening:\n" + out + tail_of(log_));
-      out.append(chunk, static_cast<std::size_t>(n));
-    }
-    const std::size_t at = out.find(marker) + marker.size();
-    const std::size_t colon = out.find(':', at);
-    port_ = static_cast<std::uint16_t>(std::strtoul(out.c_str() + colon + 1, nullptr, 10));
-    if (port_ == 0) die("cannot read the port from: " + out);
-  }
-
-  fs::path directory_;
-  fs::path log_;
   std::string token_;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::uint16_t port_ = 0;
+  ServeProcess process_;
 };
 
 /// Samples a process's VmRSS every 100 ms on its own thread and keeps the peak.
@@ -898,12 +640,10 @@ class SseClient : public std::enable_shared_from_this<SseClient> {
   std::size_t received() const { return received_; }
   std::size_t out_of_order() const { return out_of_order_; }
   std::size_t unexpected() const { return unexpected_; }
-  bool ended_cleanly() const { return ended_cleanly_; }
+  bool ended_cleanly() const { return reader_.ended_cleanly(); }
   const std::string& error() const { return error_; }
 
  private:
-  enum class Reading : std::uint8_t { head, chunk_size, chunk_data, chunk_end, trailer };
-
   void on_connect(beast::error_code ec) {
     if (ec) {
       // A full accept queue refuses some of a thousand simultaneous connects: try again.
@@ -931,13 +671,16 @@ class SseClient : public std::enable_shared_from_this<SseClient> {
   void on_read(beast::error_code ec, std::size_t size) {
     const auto now = Clock::now();
     if (ec) {
-      if (ec != net::error::eof || reading_ != Reading::trailer) {
+      if (ec != net::error::eof || !reader_.ended_cleanly()) {
         fail(ec == net::error::eof ? "the server closed the stream without its final chunk"
                                    : "reading: " + ec.message());
       }
       return;
     }
-    consume(buffer_.data(), size, now);
+    if (!reader_.consume(buffer_.data(), size,
+                         [&](std::string_view line) { on_line(line, now); })) {
+      fail(reader_.error());
+    }
     settle(false);
     if (error_.empty()) do_read();
   }
@@ -948,108 +691,16 @@ class SseClient : public std::enable_shared_from_this<SseClient> {
     socket_.close(ignored);
   }
 
-  // The response is chunked (RFC 9112 section 7.1): size line in hex, data, CRLF; a zero size
-  // ends it.
-  void consume(const char* data, std::size_t size, Clock::time_point now) {
-    while (size > 0 && error_.empty()) {
-      switch (reading_) {
-        case Reading::head: {
-          head_.append(data, size);
-          const std::size_t end = head_.find("\r\n\r\n");
-          if (end == std::string::npos) {
-            if (head_.size() > 64 * 1024) fail("response headers over 64 KiB");
-            return;
-          }
-          if (!head_.starts_with("HTTP/1.1 200")) {
-            return fail("the stream answered " + head_.substr(0, head_.find('\r')));
-          }
-          std::string lower = head_.substr(0, end);
-          std::transform(lower.begin(), lower.end(), lower.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-          if (lower.find("transfer-encoding: chunked") == std::string::npos) {
-            return fail("the stream is not chunked");
-          }
-          const std::string rest = head_.substr(end + 4);
-          head_.clear();
-          reading_ = Reading::chunk_size;
-          return consume(rest.data(), rest.size(), now);
-        }
-        case Reading::chunk_size: {
-          const auto* newline = static_cast<const char*>(std::memchr(data, '\n', size));
-          const std::size_t length = newline ? static_cast<std::size_t>(newline - data) : size;
-          head_.append(data, length);
-          if (newline == nullptr) return;
-          data += length + 1;
-          size -= length + 1;
-          char* end = nullptr;
-          chunk_left_ = std::strtoull(head_.c_str(), &end, 16);
-          if (end == head_.c_str()) return fail("bad chunk size line '" + head_ + "'");
-          head_.clear();
-          if (chunk_left_ == 0) {
-            ended_cleanly_ = true;
-            reading_ = Reading::trailer;
-          } else {
-            reading_ = Reading::chunk_data;
-          }
-          break;
-        }
-        case Reading::chunk_data: {
-          const std::size_t take = std::min<std::size_t>(size, chunk_left_);
-          take_sse(data, take, now);
-          data += take;
-          size -= take;
-          chunk_left_ -= take;
-          if (chunk_left_ == 0) {
-            reading_ = Reading::chunk_end;
-            crlf_left_ = 2;
-          }
-          break;
-        }
-        case Reading::chunk_end: {
-          const std::size_t take = std::min(size, crlf_left_);
-          data += take;
-          size -= take;
-          crlf_left_ -= take;
-          if (crlf_left_ == 0) reading_ = Reading::chunk_size;
-          break;
-        }
-        case Reading::trailer:
-          return;
-      }
-    }
-  }
-
-  // Lines of the event stream (HTML standard, section 9.2.6). Only a line's first bytes matter
-  // here, so a long data line is not copied.
-  void take_sse(const char* data, std::size_t size, Clock::time_point now) {
-    constexpr std::size_t kept = 64;
-    while (size > 0) {
-      const auto* newline = static_cast<const char*>(std::memchr(data, '\n', size));
-      const std::size_t length = newline ? static_cast<std::size_t>(newline - data) : size;
-      if (line_.size() < kept) line_.append(data, std::min(length, kept - line_.size()));
-      if (newline == nullptr) return;
-      on_line(now);
-      line_.clear();
-      data += length + 1;
-      size -= length + 1;
-    }
-  }
-
-  void on_line(Clock::time_point now) {
-    std::string_view line = line_;
-    if (line.ends_with('\r')) line.remove_suffix(1);
-    if (line.starts_with("id:")) {
-      line.remove_prefix(line.starts_with("id: ") ? 4 : 3);
-      const std::int64_t position = std::strtoll(std::string(line).c_str(), nullptr, 10);
+  void on_line(std::string_view line, Clock::time_point now) {
+    if (const std::int64_t position = sse_id(line); position >= 0) {
       if (position <= last_position_) ++out_of_order_;
       last_position_ = std::max(last_position_, position);
       pending_.emplace_back(position, now);
       if (++received_ == shard_.expected_events) shard_.complete->fetch_add(1);
       return;
     }
-    constexpr std::string_view live = ": live after position ";
-    if (line.starts_with(live) && live_after_ < 0) {
-      live_after_ = std::strtoll(std::string(line.substr(live.size())).c_str(), nullptr, 10);
+    if (const std::int64_t live = sse_live_after(line); live >= 0 && live_after_ < 0) {
+      live_after_ = live;
       last_position_ = live_after_;
       shard_.live->fetch_add(1);
     }
@@ -1061,17 +712,12 @@ class SseClient : public std::enable_shared_from_this<SseClient> {
   int connect_attempts_ = 0;
   std::string request_;
   std::vector<char> buffer_;
-  Reading reading_ = Reading::head;
-  std::string head_;
-  std::uint64_t chunk_left_ = 0;
-  std::size_t crlf_left_ = 0;
-  std::string line_;
+  SseStreamReader reader_;
   std::int64_t live_after_ = -1;
   std::int64_t last_position_ = -1;
   std::size_t received_ = 0;
   std::size_t out_of_order_ = 0;
   std::size_t unexpected_ = 0;
-  bool ended_cleanly_ = false;
   std::deque<std::pair<std::int64_t, Clock::time_point>> pending_;
   std::string error_;
 };
@@ -1357,25 +1003,6 @@ std::string format_rate(double value, const char* unit) {
   return fmt::format("{:.0f} {}", value, unit);
 }
 
-std::string format_us(double us) {
-  if (us >= 1000) return fmt::format("{:.1f} ms", us / 1000);
-  return fmt::format("{:.0f} µs", us);
-}
-
-std::string load_average() {
-  double load[3] = {0, 0, 0};
-  if (getloadavg(load, 3) != 3) return "unknown";
-  return fmt::format("{:.2f} {:.2f} {:.2f}", load[0], load[1], load[2]);
-}
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
-
 /// The repetitions of one implementation of one scenario.
 struct Row {
   std::string scenario;
@@ -1558,7 +1185,7 @@ int main(int argc, char** argv) {
   }
   raise_file_limit();
   signal(SIGPIPE, SIG_IGN);
-  const fs::path directory = make_directory();
+  const fs::path directory = make_directory("herald-http-bench");
   std::printf("herald_http_bench: files in %s (%s); server %s\n", directory.c_str(),
               filesystem_name(directory).c_str(), settings.herald.c_str());
   std::printf(

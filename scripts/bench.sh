@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs every benchmark program of a Release build, one after the other: the event bus, the event
-# store, `herald serve` under HTTP load, then notification fan-out and webhook delivery
-# (docs/performance.md).
+# store, `herald serve` under HTTP load, notification fan-out and webhook delivery, then several
+# `herald serve` nodes on PostgreSQL and NATS JetStream (docs/performance.md).
 #
 # The store benchmark measures PostgreSQL too when HERALD_BENCH_PG_URL names a server; without it,
 # this script starts a throwaway PostgreSQL 15 (scripts/with_postgres.sh) whose data directory is on
 # the real disk: under $TMPDIR, or the build directory when the temporary directory is a tmpfs
 # (fsync on a tmpfs costs nothing and would flatter every durable write). Set HERALD_BENCH_PG=off to
 # leave PostgreSQL out. SQLite files go to $HERALD_BENCH_DIR (default: the same rule); so do the
-# HTTP bench's server databases.
+# HTTP bench's server databases. The cluster benchmark needs PostgreSQL and a nats-server: it runs
+# under scripts/with_postgres.sh (unless HERALD_BENCH_PG_URL names a server) and
+# scripts/with_nats.sh, and is left out with HERALD_BENCH_PG=off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build-release}
@@ -33,3 +35,13 @@ echo
 
 echo
 "$dir/bench/herald_notify_bench"
+
+echo
+cluster_bench=$dir/bench/herald_cluster_bench
+if [ "${HERALD_BENCH_PG:-on}" = off ]; then
+  echo "herald_cluster_bench: left out (HERALD_BENCH_PG=off)"
+elif [ -n "${HERALD_BENCH_PG_URL:-}" ]; then
+  scripts/with_nats.sh "$cluster_bench" --herald "$dir/herald"
+else
+  scripts/with_postgres.sh scripts/with_nats.sh "$cluster_bench" --herald "$dir/herald"
+fi

@@ -426,8 +426,11 @@ int ServeCommand::run(std::FILE* out) {
                 .roles = roles.status(),
             };
             if (feed) {
-              status.nats = http::NodeNatsStatus{
-                  .url = f.nats_url, .stream = f.nats_stream, .connected = feed->connected()};
+              status.nats = http::NodeNatsStatus{.url = f.nats_url,
+                                                 .stream = f.nats_stream,
+                                                 .connected = feed->connected(),
+                                                 .from_stream = feed->from_stream(),
+                                                 .from_store = feed->from_store()};
             }
             return status;
           },
@@ -461,6 +464,10 @@ int ServeCommand::run(std::FILE* out) {
   bus.drain();
   roles.stop();
   if (worker) worker->stop();
+  if (feed) {
+    spdlog::info("node {}: the live stream took {} events from NATS and {} from the store", node_id,
+                 feed->from_stream(), feed->from_store());
+  }
   fmt::print(out, "herald serve: stopped\n");
   std::fflush(out);
   return 0;

@@ -560,6 +560,8 @@ void get_cluster(Call& call, QueryParams& params) {
       nats["url"] = without_credentials(status.nats->url);
       nats["stream"] = status.nats->stream;
       nats["connected"] = status.nats->connected;
+      nats["events_from_stream"] = status.nats->from_stream;
+      nats["events_from_store"] = status.nats->from_store;
       body["nats"] = std::move(nats);
     } else {
       body["nats"] = nullptr;

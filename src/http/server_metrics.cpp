@@ -106,6 +106,20 @@ struct ServerMetrics::Impl {
             return samples;
           }));
       must(registry.callback_gauge(
+          "herald_cluster_feed_events",
+          "Events this node's live stream took from the NATS stream, and from the store instead "
+          "(a counter)",
+          {"source"}, [status = services.node_status] {
+            std::vector<GaugeSample> samples;
+            if (auto nats = status().nats) {
+              samples.push_back(GaugeSample{.label_values = {"stream"},
+                                            .value = static_cast<double>(nats->from_stream)});
+              samples.push_back(GaugeSample{.label_values = {"store"},
+                                            .value = static_cast<double>(nats->from_store)});
+            }
+            return samples;
+          }));
+      must(registry.callback_gauge(
           "herald_cluster_nats_connected",
           "1 while this node's connection to NATS is up (absent without NATS)", {},
           [status = services.node_status] {

@@ -94,6 +94,10 @@ struct NodeNatsStatus {
   std::string url;
   std::string stream;
   bool connected = false;
+  /// Events this node's feed handed out as the stream delivered them, and read from the store
+  /// instead (filling a jump in the stream, or while it lagged).
+  std::uint64_t from_stream = 0;
+  std::uint64_t from_store = 0;
 };
 
 /// What GET /api/v1/cluster reports about this node.
