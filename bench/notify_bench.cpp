@@ -48,6 +48,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_files.hpp"
 #include "bench_report.hpp"
 #include "herald/domain/catalog.hpp"
 #include "herald/domain/events.hpp"
@@ -110,25 +111,6 @@ void need(std::expected<void, herald::Error> value, const std::string& what) {
 
 // ---------------------------------------------------------------------------------------------
 // Where the files go
-
-std::string filesystem_name(const fs::path& path) {
-  struct statfs info {};
-  if (statfs(path.c_str(), &info) != 0) return "unknown filesystem";
-  switch (static_cast<unsigned long>(info.f_type)) {
-    case 0xEF53:
-      return "ext4";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x01021994:
-      return "tmpfs";
-    case 0x794C7630:
-      return "overlayfs";
-    default:
-      return "another filesystem";
-  }
-}
 
 fs::path make_directory() {
   fs::path base;

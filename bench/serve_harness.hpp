@@ -31,6 +31,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench_files.hpp"
+
 #include "herald/event_id.hpp"
 #include "herald/json.hpp"
 #include "platform_events.hpp"
@@ -84,26 +86,6 @@ inline std::string cpu_model() {
 
 // ---------------------------------------------------------------------------------------------
 // Where the files go
-
-/// The name of the filesystem holding `path` ("ext4", "tmpfs", ...).
-inline std::string filesystem_name(const fs::path& path) {
-  struct statfs info {};
-  if (statfs(path.c_str(), &info) != 0) return "unknown filesystem";
-  switch (static_cast<unsigned long>(info.f_type)) {
-    case 0xEF53:
-      return "ext4";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x01021994:
-      return "tmpfs";
-    case 0x794C7630:
-      return "overlayfs";
-    default:
-      return fmt::format("filesystem 0x{:x}", static_cast<unsigned long>(info.f_type));
-  }
-}
 
 /// The directory of this executable (the build's bench/ directory).
 inline fs::path own_directory() {

@@ -51,6 +51,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench_files.hpp"
+
 #include "herald/audit_log.hpp"
 #include "herald/domain/audit_rules.hpp"
 #include "herald/domain/catalog.hpp"
@@ -105,28 +107,6 @@ struct Place {
 Place& place() {
   static Place where;
   return where;
-}
-
-std::string filesystem_name(const fs::path& path) {
-  struct statfs info {};
-  if (statfs(path.c_str(), &info) != 0) return "unknown filesystem";
-  switch (static_cast<unsigned long>(info.f_type)) {
-    case 0xEF53:
-      return "ext4";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x01021994:
-      return "tmpfs";
-    case 0x794C7630:
-      return "overlayfs";
-    default: {
-      char text[32];
-      std::snprintf(text, sizeof text, "filesystem 0x%lx", static_cast<unsigned long>(info.f_type));
-      return text;
-    }
-  }
 }
 
 bool make_place() {

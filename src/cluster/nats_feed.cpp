@@ -277,15 +277,8 @@ struct NatsFeed::Impl {
 
 std::expected<std::unique_ptr<NatsFeed>, Error> NatsFeed::create(EventStore& store,
                                                                  NatsFeedOptions options) {
-  if (auto problem = check_nats_url(options.url)) {
-    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "url", *problem));
-  }
-  if (auto problem = check_stream_name(options.stream)) {
-    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "stream", *problem));
-  }
-  if (auto problem = check_subject_prefix(options.subject_prefix)) {
-    return std::unexpected(
-        Error::for_field(ErrorCode::invalid_argument, "subject_prefix", *problem));
+  if (auto problem = check_stream_options(options.url, options.stream, options.subject_prefix)) {
+    return std::unexpected(std::move(*problem));
   }
   if (options.catalog == nullptr) {
     return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "catalog",

@@ -415,15 +415,8 @@ class NatsRelay::Impl {
 
 std::expected<std::unique_ptr<NatsRelay>, Error> NatsRelay::create(EventStore& store,
                                                                    NatsRelayOptions options) {
-  if (auto problem = check_nats_url(options.url)) {
-    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "url", *problem));
-  }
-  if (auto problem = check_stream_name(options.stream)) {
-    return std::unexpected(Error::for_field(ErrorCode::invalid_argument, "stream", *problem));
-  }
-  if (auto problem = check_subject_prefix(options.subject_prefix)) {
-    return std::unexpected(
-        Error::for_field(ErrorCode::invalid_argument, "subject_prefix", *problem));
+  if (auto problem = check_stream_options(options.url, options.stream, options.subject_prefix)) {
+    return std::unexpected(std::move(*problem));
   }
   if (options.duplicate_window < min_duplicate_window) {
     return std::unexpected(Error::for_field(

@@ -117,6 +117,20 @@ std::optional<std::string> check_stream_name(std::string_view stream) {
   return std::nullopt;
 }
 
+std::optional<Error> check_stream_options(std::string_view url, std::string_view stream,
+                                          std::string_view subject_prefix) {
+  if (auto problem = check_nats_url(url)) {
+    return Error::for_field(ErrorCode::invalid_argument, "url", *problem);
+  }
+  if (auto problem = check_stream_name(stream)) {
+    return Error::for_field(ErrorCode::invalid_argument, "stream", *problem);
+  }
+  if (auto problem = check_subject_prefix(subject_prefix)) {
+    return Error::for_field(ErrorCode::invalid_argument, "subject_prefix", *problem);
+  }
+  return std::nullopt;
+}
+
 std::string nats_failure(std::string_view what, natsStatus status, jsErrCode js_error) {
   std::string message =
       fmt::format("{}: {} (status {})", what, natsStatus_GetText(status), static_cast<int>(status));

@@ -49,6 +49,10 @@ std::optional<std::string> check_subject_prefix(std::string_view prefix);
 std::optional<std::string> check_nats_url(std::string_view url);
 /// Why `stream` is not 1 to 64 of [A-Za-z0-9_-]; nullopt when it is.
 std::optional<std::string> check_stream_name(std::string_view stream);
+/// An `invalid_argument` error naming the first of `url`, `stream` and `subject_prefix` that is
+/// malformed (the options the relay and the feed share); nullopt when all three are well formed.
+std::optional<Error> check_stream_options(std::string_view url, std::string_view stream,
+                                          std::string_view subject_prefix);
 /// "what: status text (status N), JetStream error E: the client's last error".
 std::string nats_failure(std::string_view what, natsStatus status, jsErrCode js_error = {});
 /// An `io` error carrying `nats_failure`.
