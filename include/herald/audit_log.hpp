@@ -77,6 +77,10 @@ class AuditWriter {
   std::string consumer_name_;
 };
 
+/// The largest batch the audit consumer grows to while it catches up, unless
+/// `ConsumerOptions::max_batch_size` says otherwise.
+inline constexpr std::size_t audit_max_batch_size = 1024;
+
 /// The durable consumer that keeps the audit log: an `AuditWriter` behind a `DurableConsumer`,
 /// which writes each batch it reads (`options.batch_size` events) in one transaction
 /// (`AuditWriter::write_batch`), and falls back to one event at a time when that fails.

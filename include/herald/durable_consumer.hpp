@@ -53,6 +53,12 @@ struct ConsumerOptions {
   std::string name;
   /// Events read from the store per batch; the checkpoint is saved at least once per batch.
   std::size_t batch_size = 256;
+  /// When a read fills its batch (the consumer is behind), the next read takes twice as many
+  /// events, up to this many; a read that does not fill its batch goes back to `batch_size`.
+  /// Catching up in larger batches costs fewer transactions per event, while a caught-up consumer
+  /// keeps reading small ones. 0 (the default), or anything below `batch_size`: always
+  /// `batch_size`.
+  std::size_t max_batch_size = 0;
   /// Handler calls per event before it is parked (1 parks on the first failure; 0 never parks and
   /// retries until the handler succeeds, as the audit log must).
   int max_attempts = 5;
@@ -239,6 +245,9 @@ class DurableConsumer {
   std::int64_t replay_until_ = 0;
   std::uint64_t generation_ = 0;
   bool in_loop_ = false;
+  // Events the next read asks for (batch_size, doubled while reads fill their batches). Touched
+  // by the loop only, one loop at a time.
+  std::size_t read_size_ = 0;
   bool stop_requested_ = false;
   // True while the loop is blocked (or about to block) in EventStore::wait_for, which stop()
   // then interrupts.

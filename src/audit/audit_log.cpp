@@ -462,6 +462,9 @@ std::unique_ptr<DurableConsumer> make_audit_consumer(EventStore& store, AuditMap
                                                      ConsumerOptions options) {
   if (options.name.empty()) options.name = std::string(audit_consumer_name);
   options.max_attempts = 0;
+  // Catching up (after downtime, a replay, a new deployment over an existing store), batches grow
+  // to 1,024 events: a quarter of the transactions of 256 at a time.
+  if (options.max_batch_size == 0) options.max_batch_size = audit_max_batch_size;
   auto writer = std::make_shared<AuditWriter>(store, std::move(mapping), options.name);
   return std::make_unique<DurableConsumer>(
       store, std::move(options),

@@ -130,6 +130,7 @@ DurableConsumer::DurableConsumer(EventStore& store, ConsumerOptions options,
   assert(options_.max_attempts >= 0);
   assert(handler_);
   mark_name_ = mark_name(options_.name);
+  read_size_ = options_.batch_size;
   if (!options_.on_error) {
     options_.on_error = [name = options_.name](const Error& error) {
       std::fprintf(stderr, "herald: consumer '%s': %s\n", name.c_str(), error.message.c_str());
@@ -280,8 +281,13 @@ std::expected<std::size_t, Error> DurableConsumer::step(bool wait,
     generation = generation_;
     from = checkpoint_;
   }
-  auto events = store_.read_forward(from, options_.batch_size);
+  const std::size_t wanted = read_size_;
+  auto events = store_.read_forward(from, wanted);
   if (!events) return std::unexpected(std::move(events.error()));
+  // Behind: read more at once next time; caught up: back to the configured batch.
+  read_size_ = events->size() == wanted
+                   ? std::max(options_.batch_size, std::min(wanted * 2, options_.max_batch_size))
+                   : options_.batch_size;
   if (events->empty()) {
     if (wait) {
       if (options_.on_idle) options_.on_idle(from);

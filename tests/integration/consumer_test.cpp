@@ -787,6 +787,48 @@ TEST_P(DurableConsumer, HandsEachBatchToTheBatchHandlerAndEventsOneByOneWhenItFa
   EXPECT_EQ(store->load_checkpoint("batched")->position, 7);
 }
 
+TEST_P(DurableConsumer, BatchesGrowWhileBehindUpToTheMaximumAndShrinkOnceCaughtUp) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  append_users(*store, 40);
+  Journal singles;
+  std::vector<std::size_t> sizes;
+  herald::DurableConsumer consumer(
+      *store, {.name = "growing", .batch_size = 4, .max_batch_size = 16}, recording(singles),
+      [&](std::span<const StoredEvent> events,
+          std::span<const Delivery>) -> std::expected<void, Error> {
+        sizes.push_back(events.size());
+        return {};
+      });
+  ASSERT_TRUE(consumer.catch_up());
+  // Full batches double (4, 8, 16), capped at 16; the partial one (the last 12) is the last.
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{4, 8, 16, 12}));
+  // Caught up: the next read is back to batch_size.
+  append_users(*store, 10, 41);
+  sizes.clear();
+  ASSERT_TRUE(consumer.catch_up());
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{4, 6}));
+  EXPECT_EQ(store->load_checkpoint("growing")->position, 50);
+  EXPECT_TRUE(singles.positions().empty());
+}
+
+TEST_P(DurableConsumer, AMaximumBelowTheBatchSizeKeepsTheBatchSize) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  append_users(*store, 9);
+  Journal singles;
+  std::vector<std::size_t> sizes;
+  herald::DurableConsumer consumer(*store, {.name = "fixed", .batch_size = 4, .max_batch_size = 2},
+                                   recording(singles),
+                                   [&](std::span<const StoredEvent> events,
+                                       std::span<const Delivery>) -> std::expected<void, Error> {
+                                     sizes.push_back(events.size());
+                                     return {};
+                                   });
+  ASSERT_TRUE(consumer.catch_up());
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{4, 4, 1}));
+}
+
 // --- recorder ---------------------------------------------------------------------------------
 
 TEST_P(DurableConsumer, RecorderStoresThenPublishesOnlyNewEvents) {
