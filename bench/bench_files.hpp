@@ -5,9 +5,14 @@
 
 #include <sys/statfs.h>
 
+#include <stdlib.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <expected>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace herald_bench {
 
@@ -32,6 +37,25 @@ inline std::string filesystem_name(const std::filesystem::path& path) {
       return text;
     }
   }
+}
+
+/// A fresh directory `prefix.XXXXXX` (mkdtemp's template) under $HERALD_BENCH_DIR, else the
+/// system's temporary directory unless it is a tmpfs, else `fallback`; the error names the
+/// directory it could not be created in.
+inline std::expected<std::filesystem::path, std::string> make_bench_directory(
+    std::string_view prefix, const std::filesystem::path& fallback) {
+  std::filesystem::path base;
+  if (const char* chosen = std::getenv("HERALD_BENCH_DIR"); chosen != nullptr && *chosen) {
+    base = chosen;
+  } else {
+    base = std::filesystem::temp_directory_path();
+    if (filesystem_name(base) == "tmpfs") base = fallback;
+  }
+  std::string pattern = (base / (std::string(prefix) + ".XXXXXX")).string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    return std::unexpected("cannot create a directory under " + base.string());
+  }
+  return std::filesystem::path(pattern);
 }
 
 }  // namespace herald_bench

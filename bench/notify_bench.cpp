@@ -113,16 +113,9 @@ void need(std::expected<void, herald::Error> value, const std::string& what) {
 // Where the files go
 
 fs::path make_directory() {
-  fs::path base;
-  if (const char* chosen = std::getenv("HERALD_BENCH_DIR"); chosen != nullptr && *chosen) {
-    base = chosen;
-  } else {
-    base = fs::temp_directory_path();
-    if (filesystem_name(base) == "tmpfs") base = fs::current_path();
-  }
-  std::string pattern = (base / "herald-notify-bench.XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) fail("cannot create a directory under " + base.string());
-  return pattern;
+  auto directory = make_bench_directory("herald-notify-bench", fs::current_path());
+  if (!directory) fail(directory.error());
+  return std::move(*directory);
 }
 
 /// A database file that is removed (with its WAL) when the repetition ends.

@@ -98,16 +98,9 @@ inline fs::path own_directory() {
 /// it is a tmpfs (fsync there costs nothing and would flatter every durable write), else the build
 /// directory.
 inline fs::path make_directory(std::string_view prefix) {
-  fs::path base;
-  if (const char* chosen = std::getenv("HERALD_BENCH_DIR"); chosen != nullptr && *chosen) {
-    base = chosen;
-  } else {
-    base = fs::temp_directory_path();
-    if (filesystem_name(base) == "tmpfs") base = own_directory().parent_path();
-  }
-  std::string pattern = (base / fmt::format("{}.XXXXXX", prefix)).string();
-  if (mkdtemp(pattern.data()) == nullptr) die("cannot create a directory under " + base.string());
-  return pattern;
+  auto directory = make_bench_directory(prefix, own_directory().parent_path());
+  if (!directory) die(directory.error());
+  return std::move(*directory);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -110,19 +110,12 @@ Place& place() {
 }
 
 bool make_place() {
-  fs::path base;
-  if (const char* chosen = std::getenv("HERALD_BENCH_DIR"); chosen != nullptr && *chosen) {
-    base = chosen;
-  } else {
-    base = fs::temp_directory_path();
-    if (filesystem_name(base) == "tmpfs") base = fs::current_path();
-  }
-  std::string pattern = (base / "herald-store-bench.XXXXXX").string();
-  if (mkdtemp(pattern.data()) == nullptr) {
-    std::fprintf(stderr, "herald_store_bench: cannot create a directory under %s\n", base.c_str());
+  auto directory = make_bench_directory("herald-store-bench", fs::current_path());
+  if (!directory) {
+    std::fprintf(stderr, "herald_store_bench: %s\n", directory.error().c_str());
     return false;
   }
-  place().directory = pattern;
+  place().directory = std::move(*directory);
   place().filesystem = filesystem_name(place().directory);
   return true;
 }
