@@ -26,17 +26,9 @@
 #include "store/api_token_checks.hpp"
 #include "store/audit_batch.hpp"
 #include "store/group_commit.hpp"
+#include "store/postgres_append.hpp"
 
 namespace herald::detail {
-
-/// `postgres_append_rows` once the transaction holds the append lock: writes `rows` and returns
-/// their results. `prepared`: run the statement prepared by `prepare_postgres_append` on this
-/// connection. Throws what libpqxx throws.
-std::vector<AppendResult> postgres_append_rows_locked(pqxx::transaction_base& tx,
-                                                      std::span<const PostgresEventRow* const> rows,
-                                                      bool prepared, Timestamp* recorded_at);
-/// Defines the append statement on `conn` (the server prepares it at its first use).
-void prepare_postgres_append(pqxx::connection_base& conn);
 
 namespace {
 
@@ -45,12 +37,8 @@ using Clock = std::chrono::steady_clock;
 
 // Keys of the transaction-scoped advisory locks herald takes. Any bigint works; these spell
 // "herald" plus a number so an operator can recognise them in pg_locks.
-constexpr std::int64_t append_lock_key = 0x6865'7261'6C64'0001;
 constexpr std::int64_t audit_lock_key = 0x6865'7261'6C64'0002;
 constexpr std::int64_t migrate_lock_key = 0x6865'7261'6C64'0003;
-
-// Appends NOTIFY this channel when they commit; every store LISTENs on it.
-constexpr const char* events_channel = "herald_events";
 
 // Idle connections kept for reuse; more are opened under load and closed when returned.
 constexpr std::size_t max_idle_connections = 8;
@@ -654,7 +642,8 @@ class PostgresStore final : public EventStore {
       : options_(options),
         server_(std::move(server)),
         pool_(conninfo),
-        raw_pool_(std::move(conninfo)),
+        raw_pool_(conninfo),
+        appender_(std::move(conninfo), server_),
         group_commit_(
             [this](std::span<const GroupCommitRequest> rows) { return commit_group(rows); },
             {.max_group_events = options.max_group,
@@ -1586,74 +1575,13 @@ class PostgresStore final : public EventStore {
     }
   }
 
-  // One appending transaction in three round trips: BEGIN with the append lock, the prepared
-  // append statement, COMMIT (the protocol of `postgres_append_rows`, which takes four and parses
-  // its statement each time, as it runs in a transaction the caller owns). BEGIN and COMMIT are
-  // sent by hand, so that BEGIN and the lock share one round trip: a statement that took the lock
-  // itself would read with a snapshot from before it waited (see append_rows_sql).
-  std::vector<AppendResult> append_transaction(pqxx::connection& conn,
-                                               std::span<const PostgresEventRow* const> rows) {
-    static const std::string begin_and_lock =
-        "BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(append_lock_key) + ")";
-    prepare_postgres_append(conn);
-    bool committing = false;
-    try {
-      pqxx::nontransaction tx(conn);
-      tx.exec(begin_and_lock);
-      auto results = postgres_append_rows_locked(tx, rows, /*prepared=*/true, nullptr);
-      committing = true;
-      tx.exec("COMMIT");
-      return results;
-    } catch (const pqxx::broken_connection& failure) {
-      if (committing) throw pqxx::in_doubt_error(failure.what());
-      throw;
-    } catch (...) {
-      // The transaction block is still open on the server: end it, or drop the connection so
-      // that it is not reused inside it.
-      try {
-        pqxx::nontransaction(conn).exec("ROLLBACK");
-      } catch (...) {
-        conn.disconnect();
-      }
-      throw;
-    }
-  }
-
-  // Appends `rows` in one transaction and wakes this process's waiters once it committed.
-  std::expected<std::vector<AppendResult>, Error> write_rows(
-      std::span<const PostgresEventRow> rows) {
-    std::vector<const PostgresEventRow*> pointers;
-    pointers.reserve(rows.size());
-    for (const auto& row : rows) pointers.push_back(&row);
-    const std::string what =
-        rows.size() == 1 ? "append event " + rows[0].event_id
-                         : "append " + std::to_string(rows.size()) + " events in one transaction";
-    auto results = with_connection<std::vector<AppendResult>>(
-        what, [&](pqxx::connection& conn) -> std::expected<std::vector<AppendResult>, Error> {
-          try {
-            return append_transaction(conn, pointers);
-          } catch (const pqxx::sql_error& failure) {
-            // A row the server refuses (SQLSTATE classes 22, data exception, and 23, integrity
-            // constraint violation, e.g. a constraint or trigger of the operator's) is the
-            // content's fault, not the server's: group commit then retries each request alone.
-            const std::string& state = failure.sqlstate();
-            if (!state.starts_with("22") && !state.starts_with("23")) throw;
-            Error error = postgres_error(failure, what, server_);
-            error.code = ErrorCode::invalid_argument;
-            return std::unexpected(std::move(error));
-          }
-        });
-    if (results) wake();
-    return results;
-  }
-
-  // Group commit (src/store/group_commit.hpp): the rows of every request queued together.
+  // Group commit (src/store/group_commit.hpp): the rows of every request queued together, in one
+  // transaction; this process's waiters are woken once it committed.
   std::expected<std::vector<AppendResult>, Error> commit_group(
       std::span<const GroupCommitRequest> requests) {
-    std::vector<PostgresEventRow> rows;
-    rows.reserve(requests.size());
-    for (const auto& request : requests) rows.push_back(postgres_row(request.event, request.body));
-    return write_rows(rows);
+    auto results = appender_.append(requests);
+    if (results) wake();
+    return results;
   }
 
   // --- wake-ups ---
@@ -1722,7 +1650,9 @@ class PostgresStore final : public EventStore {
   std::string server_;
   ConnectionPool pool_;
   RawConnectionPool raw_pool_;
-
+  // Used by the group commit's leader only (one at a time): declared before group_commit_, whose
+  // destructor still commits what is queued.
+  PostgresAppender appender_;
   GroupCommit group_commit_;
 
   std::mutex wake_mutex_;
@@ -1821,193 +1751,6 @@ PostgresEventRow postgres_row(EventRef event, std::string_view body) {
   }
   row.body = body;
   return row;
-}
-
-namespace {
-
-// One statement appends a run of rows once the append lock is held: it finds the ids already
-// stored, numbers the new rows (each id once, first occurrence first) in a block of positions
-// above every stored one, stamps them with one recording time, inserts them and queues the
-// NOTIFY. The rows travel as eight array parameters, so the text is the same for any number of
-// rows and a connection prepares it once. It must run in a statement after the one that took the
-// lock: a statement's snapshot is taken when it starts, and only a snapshot taken under the lock
-// sees every earlier append committed (READ COMMITTED). `n` numbers the rows from 1; the answer
-// has a row for each stored or inserted one: (n, position, inserted, recorded_at in µs). An
-// inserted row's n is looked up by its place k = position - base in an array, not by joining
-// the inserted rows back to `fresh`: the planner knows no sizes for these CTEs and joins them in
-// a nested loop, n² comparisons, which cost 57 of 71 ms for 500 rows.
-const std::string append_rows_sql =
-    "WITH input AS ("
-    " SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[],"
-    " $6::text[], $7::text[], $8::json[]) WITH ORDINALITY"
-    " AS t(event_id, event_type, occurred_at, actor, organization_id, entity_type, entity_id,"
-    " body, n)),"
-    " stored AS (SELECT i.n, e.position FROM input i JOIN herald_events e"
-    " ON e.event_id = i.event_id),"
-    " firsts AS (SELECT DISTINCT ON (event_id) * FROM input ORDER BY event_id, n),"
-    " fresh AS (SELECT f.*, row_number() OVER (ORDER BY f.n) AS k FROM firsts f"
-    " WHERE NOT EXISTS (SELECT 1 FROM herald_events e WHERE e.event_id = f.event_id)),"
-    " block AS (SELECT setval('herald_position_seq', greatest(nextval('herald_position_seq'),"
-    " (SELECT coalesce(max(position), 0) + 1 FROM herald_events))"
-    " + (SELECT count(*) FROM fresh) - 1) - (SELECT count(*) FROM fresh) AS base,"
-    " clock_timestamp() AS recorded_at, pg_notify($9, '') AS notified"
-    " WHERE EXISTS (SELECT 1 FROM fresh)),"
-    " inserted AS (INSERT INTO herald_events (position, event_id, event_type, occurred_at,"
-    " recorded_at, actor, organization_id, entity_type, entity_id, body)"
-    " SELECT b.base + f.k, f.event_id, f.event_type, f.occurred_at, b.recorded_at, f.actor,"
-    " f.organization_id, f.entity_type, f.entity_id, f.body FROM fresh f CROSS JOIN block b"
-    " ORDER BY f.k ON CONFLICT (event_id) DO NOTHING RETURNING position),"
-    " numbers AS (SELECT array_agg(n ORDER BY k) AS n_of_k FROM fresh)"
-    " SELECT s.n, s.position, false, NULL::bigint FROM stored s"
-    " UNION ALL SELECT (SELECT n_of_k FROM numbers)[(i.position - b.base)::integer], i.position, "
-    "true, " +
-    micros_of("b.recorded_at") + " FROM inserted i CROSS JOIN block b";
-
-// The name of `append_rows_sql` prepared on the store's own connections.
-constexpr const char* append_rows_statement = "herald_append_rows";
-
-// Rows per statement: bounds the size of one statement's parameters.
-constexpr std::size_t append_statement_rows = 1000;
-
-/// A PostgreSQL array literal built element by element: {"a","b",NULL}.
-class ArrayLiteral {
- public:
-  ArrayLiteral() { text_.push_back('{'); }
-  void add(std::optional<std::string_view> value) {
-    if (text_.size() > 1) text_.push_back(',');
-    if (!value) {
-      text_ += "NULL";
-      return;
-    }
-    text_.push_back('"');
-    for (const char c : *value) {
-      if (c == '"' || c == '\\') text_.push_back('\\');
-      text_.push_back(c);
-    }
-    text_.push_back('"');
-  }
-  std::string finish() {
-    text_.push_back('}');
-    return std::move(text_);
-  }
-
- private:
-  std::string text_;
-};
-
-std::optional<std::string_view> view(const std::optional<std::string>& value) {
-  if (!value) return std::nullopt;
-  return std::string_view(*value);
-}
-
-}  // namespace
-
-std::vector<AppendResult> postgres_append_rows_locked(pqxx::transaction_base& tx,
-                                                      std::span<const PostgresEventRow* const> rows,
-                                                      bool prepared, Timestamp* recorded_at) {
-  std::vector<AppendResult> results(rows.size());
-  std::vector<bool> answered(rows.size(), false);
-  bool stamped = false;
-  for (std::size_t start = 0; start < rows.size(); start += append_statement_rows) {
-    const std::size_t end = std::min(rows.size(), start + append_statement_rows);
-    ArrayLiteral ids, types, occurred, actors, organizations, entity_types, entity_ids, bodies;
-    for (std::size_t i = start; i < end; ++i) {
-      const PostgresEventRow& row = *rows[i];
-      ids.add(row.event_id);
-      types.add(row.event_type);
-      occurred.add(row.occurred_at);
-      actors.add(view(row.actor));
-      organizations.add(view(row.organization_id));
-      entity_types.add(view(row.entity_type));
-      entity_ids.add(view(row.entity_id));
-      bodies.add(row.body);
-    }
-    const std::string channel = events_channel;
-    const pqxx::result out =
-        prepared
-            ? tx.exec_prepared(append_rows_statement, ids.finish(), types.finish(),
-                               occurred.finish(), actors.finish(), organizations.finish(),
-                               entity_types.finish(), entity_ids.finish(), bodies.finish(), channel)
-            : tx.exec_params(append_rows_sql, ids.finish(), types.finish(), occurred.finish(),
-                             actors.finish(), organizations.finish(), entity_types.finish(),
-                             entity_ids.finish(), bodies.finish(), channel);
-    for (const auto& row : out) {
-      const std::size_t i = start + row[0].as<std::size_t>() - 1;
-      results[i] =
-          AppendResult{.position = row[1].as<std::int64_t>(), .inserted = row[2].as<bool>()};
-      answered[i] = true;
-      if (results[i].inserted && !stamped && recorded_at != nullptr) {
-        *recorded_at = timestamp_from_micros(row[3].as<std::int64_t>());
-        stamped = true;
-      }
-    }
-    // Unanswered: a repeat of an id earlier in the run, which shares that one's position, or a
-    // row a writer bypassing the append lock stored meanwhile (ON CONFLICT skipped it), whose
-    // position a new statement sees.
-    std::unordered_map<std::string_view, std::size_t> first_of;
-    for (std::size_t i = start; i < end; ++i) first_of.emplace(rows[i]->event_id, i);
-    for (std::size_t i = start; i < end; ++i) {
-      if (answered[i] || first_of.at(rows[i]->event_id) != i) continue;
-      const pqxx::row stored = tx.exec_params1(
-          "SELECT position FROM herald_events WHERE event_id = $1::uuid", rows[i]->event_id);
-      results[i] = AppendResult{.position = stored[0].as<std::int64_t>(), .inserted = false};
-      answered[i] = true;
-    }
-    for (std::size_t i = start; i < end; ++i) {
-      if (answered[i]) continue;
-      results[i] = AppendResult{.position = results[first_of.at(rows[i]->event_id)].position,
-                                .inserted = false};
-    }
-  }
-  return results;
-}
-
-void prepare_postgres_append(pqxx::connection_base& conn) {
-  conn.prepare(append_rows_statement, append_rows_sql);
-}
-
-std::expected<std::vector<AppendResult>, Error> postgres_append_rows(
-    pqxx::transaction_base& tx, std::span<const PostgresEventRow* const> rows, bool check_schema,
-    Timestamp* recorded_at) {
-  if (rows.empty()) return std::vector<AppendResult>{};
-  // The append lock is transaction-scoped. Outside a transaction block (pqxx::nontransaction,
-  // autocommit) it would be released as soon as the statement that takes it ends, and every later
-  // statement would commit on its own: positions taken and committed with no lock held, which is
-  // exactly how a later position becomes visible before an earlier one.
-  if (dynamic_cast<const pqxx::dbtransaction*>(&tx) == nullptr) {
-    return std::unexpected(Error::for_field(
-        ErrorCode::invalid_argument, "tx",
-        "expected a transaction (pqxx::work, or another pqxx::dbtransaction), got one that "
-        "runs each statement on its own (autocommit), under which positions could become "
-        "visible out of order; nothing was written"));
-  }
-  if (check_schema) {
-    const pqxx::row meta = tx.exec1("SELECT to_regclass('herald_meta') IS NOT NULL");
-    if (!meta[0].as<bool>()) {
-      return std::unexpected(Error{ErrorCode::not_found,
-                                   "database has no herald schema: open the store once "
-                                   "(herald::open_store) to create it",
-                                   {}});
-    }
-    const pqxx::result version =
-        tx.exec("SELECT value FROM herald_meta WHERE key = 'schema_version'");
-    if (version.empty() || version[0][0].c_str() != std::to_string(postgres_schema_version)) {
-      return std::unexpected(
-          Error{ErrorCode::conflict,
-                "database holds herald schema version " +
-                    (version.empty() ? std::string("(none)") : std::string(version[0][0].c_str())) +
-                    ", this herald writes version " + std::to_string(postgres_schema_version) +
-                    ": open the store with this herald to migrate it, or upgrade herald",
-                {}});
-    }
-  }
-
-  // Visibility order: every appending transaction holds this lock from before it takes
-  // positions until it commits, so a transaction with higher positions cannot commit (and
-  // become visible) before one with lower positions. PostgreSQL marks a transaction committed
-  // before releasing its locks, so a reader that sees position n also sees everything below.
-  tx.exec_params("SELECT pg_advisory_xact_lock($1)", append_lock_key);
-  return postgres_append_rows_locked(tx, rows, /*prepared=*/false, recorded_at);
 }
 
 Error postgres_error(const std::exception& failure, std::string_view what,

@@ -454,6 +454,39 @@ TEST_F(PostgresStore, ConcurrentSingleAppendsShareTransactions) {
       << transactions.size() << " transactions for " << events->size() << " appends";
 }
 
+TEST_F(PostgresStore, AnAppendAfterTheServerEndedTheStoresSessionsReconnectsAndSucceeds) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append(thing("before")));
+  // An administrator (or a failover) ends every session of the store while they sit idle.
+  std::vector<int> ended;
+  for (const auto& row :
+       admin().exec("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+                    "application_name = 'herald' AND pid <> pg_backend_pid()")) {
+    ended.push_back(row[0].as<int>());
+  }
+  ASSERT_FALSE(ended.empty());
+  for (const int pid : ended) admin().exec_params("SELECT pg_terminate_backend($1)", pid);
+  ASSERT_TRUE(eventually([&] {
+    for (const int pid : ended) {
+      if (admin()
+              .exec_params1("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)[0]
+              .as<int>() > 0) {
+        return false;
+      }
+    }
+    return true;
+  })) << "the sessions did not end";
+
+  auto after = store->append(thing("after"));
+  ASSERT_TRUE(after) << "the first append after the sessions ended: " << after.error().message;
+  EXPECT_TRUE(after->inserted);
+  std::vector<EventRef> batch{thing("batch 1"), thing("batch 2")};
+  auto batched = store->append_batch(batch);
+  ASSERT_TRUE(batched) << batched.error().message;
+  EXPECT_EQ(store->count().value(), 4);
+}
+
 // --- visibility order ---
 
 // The situation a plain sequence gets wrong: transaction A takes a position and stays open while
@@ -990,6 +1023,66 @@ TEST_F(PostgresOutbox, AppendingAStoredEventIdReturnsItsPosition) {
   EXPECT_EQ(again->position, stored->position);
   tx.commit();
   EXPECT_EQ(store_->count().value(), 1);
+}
+
+TEST_F(PostgresOutbox, TheStoreAndTheOutboxWriteTheSameColumns) {
+  // The store sends its rows as binary arrays, the outbox as text: one event of each pair goes
+  // each way, with every column set (odd microseconds before 1970, quotes, backslashes and
+  // non-ASCII text) or every optional column empty.
+  const Timestamp long_ago = Timestamp{} - std::chrono::microseconds(123'456'789'013);
+  const auto full = [&] {
+    return EventPtr::make(
+        make<PgThingEvent>({.entity_id = EntityId{std::string("na\u00efve \"id\" \\ 1")},
+                            .user_id = 7,
+                            .organization_id = 99,
+                            .timestamp = long_ago},
+                           {.label = "\u00fcn\u00efcode \"q\" \\"}));
+  };
+  const auto numbered = [&] {
+    return EventPtr::make(make<PgThingEvent>(
+        {.entity_id = EntityId{std::int64_t{-5}}, .timestamp = long_ago + 1us}, {}));
+  };
+  const auto bare_tick = [&] {
+    PgTickEvent event;
+    event.timestamp = long_ago + 2us;
+    return EventPtr::make(std::move(event));
+  };
+  const std::vector<std::pair<EventPtr, EventPtr>> pairs{
+      {full(), full()}, {numbered(), numbered()}, {bare_tick(), bare_tick()}};
+  const auto columns = [&](const EventId& id) {
+    auto conn = connect();
+    pqxx::nontransaction tx(*conn);
+    const pqxx::row row = tx.exec_params1(
+        "SELECT event_type, (extract(epoch FROM occurred_at) * 1000000)::bigint, actor, "
+        "organization_id, entity_type, entity_id, (body::jsonb - 'event_id')::text FROM "
+        "herald_events WHERE event_id = $1::uuid",
+        id.to_string());
+    std::vector<std::string> values;
+    for (const auto& field : row) values.push_back(field.is_null() ? "NULL" : field.c_str());
+    return values;
+  };
+  for (const auto& [through_store, through_outbox] : pairs) {
+    ASSERT_TRUE(store_->append(through_store));
+    auto conn = connect();
+    pqxx::work tx(*conn);
+    ASSERT_TRUE(append_in_transaction(tx, through_outbox, {.catalog = &catalog()}));
+    tx.commit();
+    EXPECT_EQ(columns(through_store->event_id), columns(through_outbox->event_id))
+        << through_store.event_type();
+  }
+  const auto stored = columns(pairs[0].first->event_id);
+  EXPECT_EQ(stored[0], "PgThingEvent");
+  EXPECT_EQ(stored[1], std::to_string(long_ago.time_since_epoch().count()));
+  EXPECT_EQ(stored[2], "7");
+  EXPECT_EQ(stored[3], "99");
+  EXPECT_EQ(stored[4], "Thing");
+  EXPECT_EQ(stored[5], "na\u00efve \"id\" \\ 1");
+  EXPECT_EQ(columns(pairs[1].first->event_id)[5], "-5");
+  const auto bare = columns(pairs[2].first->event_id);
+  EXPECT_EQ(bare[2], "NULL");
+  EXPECT_EQ(bare[3], "NULL");
+  EXPECT_EQ(bare[4], "NULL");
+  EXPECT_EQ(bare[5], "NULL");
 }
 
 TEST_F(PostgresOutbox, RefusesAnAppendOutsideATransactionAndWritesNothing) {
