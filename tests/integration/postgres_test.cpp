@@ -351,6 +351,32 @@ TEST_F(PostgresStore, AppendingAStoredEventIdWritesNothingAndReturnsItsPosition)
   EXPECT_EQ(store->count().value(), 2);
 }
 
+TEST_F(PostgresStore, ABatchWithAStoredIdAmongNewOnesStoresTheNewOnesWithoutAHole) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto stored = thing("stored");
+  const auto first = store->append(stored);
+  ASSERT_TRUE(first) << first.error().message;
+  auto before = thing("before");
+  auto after = thing("after");
+  std::vector<EventRef> batch{before, stored, after, before};
+  auto appended = store->append_batch(batch);
+  ASSERT_TRUE(appended) << appended.error().message;
+  ASSERT_EQ(appended->size(), 4u);
+  EXPECT_TRUE((*appended)[0].inserted);
+  EXPECT_EQ((*appended)[0].position, first->position + 1) << "the stored id took no position";
+  EXPECT_FALSE((*appended)[1].inserted);
+  EXPECT_EQ((*appended)[1].position, first->position);
+  EXPECT_TRUE((*appended)[2].inserted);
+  EXPECT_EQ((*appended)[2].position, first->position + 2);
+  EXPECT_FALSE((*appended)[3].inserted) << "a repeat within the batch";
+  EXPECT_EQ((*appended)[3].position, (*appended)[0].position);
+  auto next = store->append(thing("next"));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->position, first->position + 3);
+  EXPECT_EQ(store->count().value(), 4);
+}
+
 TEST_F(PostgresStore, RacingAppendsOfOneEventIdFromTwoStoresStoreItOnce) {
   auto first_store = open();
   auto second_store = open();  // its own connections, as another process has
