@@ -9,6 +9,7 @@
 #include <array>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -525,6 +526,104 @@ class BinaryCopyRows {
   bool header_seen_ = false;
 };
 
+/// Reads what is left of a COPY TO STDOUT on `conn`, and its results, without looking at the
+/// rows: a read sent ahead that nobody asked for. Returns whether `conn` can be used again.
+bool drain_copy_out(PGconn* conn) {
+  bool usable = true;
+  while (const RawResult result{PQgetResult(conn)}) {
+    const ExecStatusType status = PQresultStatus(result.get());
+    if (status == PGRES_COPY_OUT) {
+      for (;;) {
+        char* data = nullptr;
+        const int size = PQgetCopyData(conn, &data, 0);
+        if (data != nullptr) PQfreemem(data);
+        if (size < 0) break;
+      }
+    } else if (status != PGRES_COMMAND_OK) {
+      usable = false;
+    }
+  }
+  return usable && PQstatus(conn) == CONNECTION_OK;
+}
+
+/// Forward reads sent before anyone asked for them. When a forward read returns a full page and
+/// the reader is paging (it asked for the page after an earlier full one), the store sends the
+/// read of the next page (same filter, same limit) on another connection at once, so the server
+/// produces it while the reader works; a read that asks for exactly that statement takes it.
+/// Entries are keyed by the whole COPY statement, which spells the position, the limit and every
+/// part of the filter. Holds at most `capacity` entries (the oldest goes first) and none older
+/// than `max_age`. Thread-safe: an entry belongs to the first read that takes it.
+class ReadAhead {
+ public:
+  static constexpr std::size_t capacity = 4;
+  static constexpr std::chrono::seconds max_age{2};
+
+  /// The connection with `copy` in flight, taken out (nullptr when none was sent), and whether
+  /// `copy` was expected: the page after a full one. Entries past `max_age` move to `expired`.
+  RawConnection take(const std::string& copy, bool& expected, std::vector<RawConnection>& expired) {
+    std::lock_guard lock(mutex_);
+    drop_old(expired);
+    expected = false;
+    for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
+      if (entry->copy != copy) continue;
+      expected = true;
+      RawConnection conn = std::move(entry->conn);
+      entries_.erase(entry);
+      return conn;
+    }
+    return nullptr;
+  }
+
+  /// Records that a reader may ask for `copy` next, with `conn` reading it already (or nullptr:
+  /// only remembered, so that asking for it counts as paging). Returns what this displaces.
+  std::vector<RawConnection> put(std::string copy, RawConnection conn) {
+    std::vector<RawConnection> displaced;
+    std::lock_guard lock(mutex_);
+    drop_old(displaced);
+    for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
+      if (entry->copy != copy) continue;
+      if (entry->conn) displaced.push_back(std::move(entry->conn));
+      entries_.erase(entry);
+      break;
+    }
+    if (entries_.size() >= capacity) {
+      if (entries_.front().conn) displaced.push_back(std::move(entries_.front().conn));
+      entries_.erase(entries_.begin());
+    }
+    entries_.push_back(Entry{std::move(copy), std::move(conn), Clock::now()});
+    return displaced;
+  }
+
+  /// Every connection with a read in flight, taken out; the entries are forgotten.
+  std::vector<RawConnection> take_all() {
+    std::vector<RawConnection> all;
+    std::lock_guard lock(mutex_);
+    for (Entry& entry : entries_) {
+      if (entry.conn) all.push_back(std::move(entry.conn));
+    }
+    entries_.clear();
+    return all;
+  }
+
+ private:
+  struct Entry {
+    std::string copy;
+    RawConnection conn;
+    Clock::time_point made;
+  };
+
+  void drop_old(std::vector<RawConnection>& dropped) {
+    const auto oldest = Clock::now() - max_age;
+    while (!entries_.empty() && entries_.front().made < oldest) {
+      if (entries_.front().conn) dropped.push_back(std::move(entries_.front().conn));
+      entries_.erase(entries_.begin());
+    }
+  }
+
+  std::mutex mutex_;
+  std::vector<Entry> entries_;  // oldest first
+};
+
 // A timestamptz in binary form counts microseconds from 2000-01-01 00:00 UTC.
 constexpr std::int64_t postgres_epoch_micros = 946'684'800'000'000;
 
@@ -680,6 +779,8 @@ class PostgresStore final : public EventStore {
     for (int fd : stop_pipe_) {
       if (fd >= 0) ::close(fd);
     }
+    // Reads sent ahead that nobody took: read to their end, so the server sees no broken pipe.
+    drain_all(read_ahead_.take_all());
   }
 
   std::expected<void, Error> open() {
@@ -749,11 +850,30 @@ class PostgresStore final : public EventStore {
   std::expected<std::vector<StoredEvent>, Error> read_forward(std::int64_t after, std::size_t limit,
                                                               const EventFilter& filter) override {
     if (limit == 0) return std::vector<StoredEvent>{};
-    SqlParams params(/*inline_values=*/true);
-    std::string sql = select_events_sql() + " WHERE position > " + params.add(after) +
-                      filter_sql(filter, params) + " ORDER BY position LIMIT " +
-                      params.add(clamp_limit(limit));
-    return read_events("read forward", sql, limit);
+    const std::string copy = forward_copy(after, limit, filter);
+    if (!options_.postgres_read_ahead) return read_events("read forward", copy, limit);
+    bool paging = false;
+    std::vector<RawConnection> expired;
+    RawConnection ahead = read_ahead_.take(copy, paging, expired);
+    drain_all(std::move(expired));
+    const NextPage next{
+        .copy_after = [&](std::int64_t last) { return forward_copy(last, limit, filter); },
+        .send = paging};
+    if (ahead) {
+      // A full page read ahead is what a read now returns: positions are taken in commit order,
+      // so no event can appear among those it holds. A shorter page may miss events appended
+      // since, and a failure is reported as a read now would report it: both read again.
+      CopyRead read = read_rows(ahead.get(), limit, &next);
+      if (!read.failure) {
+        auto events = settle(std::move(ahead), read);
+        if (events && events->size() == limit) return events;
+      } else if (read.failure->connection_lost) {
+        raw_pool_.clear();
+      } else {
+        raw_pool_.give_back(std::move(ahead));
+      }
+    }
+    return read_events("read forward", copy, limit, &next);
   }
 
   std::expected<std::vector<StoredEvent>, Error> read_backward(std::optional<std::int64_t> before,
@@ -765,14 +885,14 @@ class PostgresStore final : public EventStore {
     if (before) sql += " AND position < " + params.add(*before);
     sql += filter_sql(filter, params) + " ORDER BY position DESC LIMIT " +
            params.add(clamp_limit(limit));
-    return read_events("read backward", sql, limit);
+    return read_events("read backward", copy_of(sql), limit);
   }
 
   std::expected<std::optional<StoredEvent>, Error> get(const EventId& id) override {
     SqlParams params(/*inline_values=*/true);
     std::string sql =
         select_events_sql() + " WHERE event_id = " + params.add(id.to_string()) + "::uuid";
-    auto events = read_events("get event " + id.to_string(), sql, 1);
+    auto events = read_events("get event " + id.to_string(), copy_of(sql), 1);
     if (!events) return std::unexpected(events.error());
     if (events->empty()) return std::optional<StoredEvent>{};
     return std::optional<StoredEvent>{std::move(events->front())};
@@ -1385,106 +1505,198 @@ class PostgresStore final : public EventStore {
     return sql;
   }
 
-  // Runs `sql` (a select_events_sql() query with its values inline) as a binary COPY on a libpq
-  // connection and decodes each row as it arrives, while the server still produces the next
-  // ones: the rows stream instead of arriving as one result, and the server formats no text.
-  // When a pooled connection turns out dead, the read runs once more on a new one, as in
-  // `with_connection`.
+  // The binary COPY of `sql` (a select_events_sql() query with its values inline).
+  static std::string copy_of(const std::string& sql) {
+    return "COPY (" + sql + ") TO STDOUT (FORMAT binary)";
+  }
+
+  // The statement of read_forward(after, limit, filter): also the key of a read sent ahead.
+  static std::string forward_copy(std::int64_t after, std::size_t limit,
+                                  const EventFilter& filter) {
+    SqlParams params(/*inline_values=*/true);
+    return copy_of(select_events_sql() + " WHERE position > " + params.add(after) +
+                   filter_sql(filter, params) + " ORDER BY position LIMIT " +
+                   params.add(clamp_limit(limit)));
+  }
+
+  // What a forward read does when its page is full: `copy_after` spells the statement of the
+  // page after a position; with `send`, that statement goes to the server on the page's
+  // connection at once (the reader is paging), otherwise it is only remembered.
+  struct NextPage {
+    std::function<std::string(std::int64_t)> copy_after;
+    bool send = false;
+  };
+
+  // The outcome of one COPY.
+  struct CopyRead {
+    std::expected<std::vector<StoredEvent>, Error> events = std::vector<StoredEvent>{};
+    // The server or the connection failed; `events` is then meaningless.
+    std::optional<RawFailure> failure;
+    // For a full page read with a NextPage: the statement of the page after it.
+    std::string next_copy;
+    // `next_copy` is in flight on the connection.
+    bool sent_next = false;
+  };
+
+  // Runs the COPY `copy` on a pooled libpq connection and decodes each row as it arrives, while
+  // the server still produces the next ones: the rows stream instead of arriving as one result,
+  // and the server formats no text. When a pooled connection turns out dead, the read runs once
+  // more on a new one, as in `with_connection`.
   std::expected<std::vector<StoredEvent>, Error> read_events(const std::string& what,
-                                                             const std::string& sql,
-                                                             std::size_t limit) {
-    const std::string copy = "COPY (" + sql + ") TO STDOUT (FORMAT binary)";
+                                                             const std::string& copy,
+                                                             std::size_t limit,
+                                                             const NextPage* next = nullptr) {
     for (int attempt = 0;; ++attempt) {
       bool reused = false;
       std::optional<RawFailure> failure;
       RawConnection conn = raw_pool_.take(reused, failure);
-      std::expected<std::vector<StoredEvent>, Error> events = std::vector<StoredEvent>{};
-      if (conn) events = copy_events(conn.get(), copy, limit, failure);
-      if (!failure) {  // read, or an event that does not decode
-        raw_pool_.give_back(std::move(conn));
-        return events;
+      CopyRead read;
+      if (!conn) {
+        read.failure = std::move(failure);
+      } else if (PQsendQuery(conn.get(), copy.c_str()) == 0) {
+        read.failure = raw_failure(conn.get(), nullptr);
+        read.failure->connection_lost = true;  // nothing could be sent: do not reuse it
+      } else {
+        read = read_rows(conn.get(), limit, next);
       }
-      if (failure->connection_lost) {
+      if (!read.failure) return settle(std::move(conn), read);  // or an event does not decode
+      if (read.failure->connection_lost) {
         raw_pool_.clear();
         if (reused && attempt == 0) continue;
         return std::unexpected(Error{ErrorCode::unavailable,
                                      what + ": PostgreSQL at " + server_ +
-                                         " is unavailable: " + one_line(failure->message) +
+                                         " is unavailable: " + one_line(read.failure->message) +
                                          " (herald reconnects on the next call)",
                                      {}});
       }
       raw_pool_.give_back(std::move(conn));
-      return std::unexpected(
-          Error{ErrorCode::io,
-                what + " on PostgreSQL at " + server_ + " failed: " + one_line(failure->message) +
-                    (failure->sqlstate.empty() ? "" : " (SQLSTATE " + failure->sqlstate + ")"),
-                {}});
+      return std::unexpected(Error{
+          ErrorCode::io,
+          what + " on PostgreSQL at " + server_ + " failed: " + one_line(read.failure->message) +
+              (read.failure->sqlstate.empty() ? "" : " (SQLSTATE " + read.failure->sqlstate + ")"),
+          {}});
     }
   }
 
-  // One COPY on `conn`. Sets `failure` when the server or the connection failed (the answer is
-  // then meaningless); without it, an error is an event that does not decode. `conn` is left
-  // idle either way unless it is lost.
-  std::expected<std::vector<StoredEvent>, Error> copy_events(PGconn* conn, const std::string& copy,
-                                                             std::size_t limit,
-                                                             std::optional<RawFailure>& failure) {
-    if (PQsendQuery(conn, copy.c_str()) == 0) {
-      failure = raw_failure(conn, nullptr);
-      failure->connection_lost = true;  // nothing could be sent: do not reuse it
-      return std::vector<StoredEvent>{};
+  // Hands the connection of a successful `read` on: to the read-ahead entries when the next
+  // page is in flight on it, otherwise back to the pool; and returns the events.
+  std::expected<std::vector<StoredEvent>, Error> settle(RawConnection conn, CopyRead& read) {
+    if (!read.next_copy.empty()) {
+      RawConnection ahead = read.sent_next ? std::move(conn) : nullptr;
+      drain_all(read_ahead_.put(std::move(read.next_copy), std::move(ahead)));
     }
-    RawResult started(PQgetResult(conn));
-    if (!started || PQresultStatus(started.get()) != PGRES_COPY_OUT) {
-      failure = raw_failure(conn, started.get());
-      while (RawResult rest{PQgetResult(conn)}) {
+    if (conn) raw_pool_.give_back(std::move(conn));
+    return std::move(read.events);
+  }
+
+  // Reads what is left of reads sent ahead that nobody takes, and pools their connections.
+  void drain_all(std::vector<RawConnection> connections) {
+    for (RawConnection& conn : connections) {
+      if (drain_copy_out(conn.get())) raw_pool_.give_back(std::move(conn));
+    }
+  }
+
+  // Reads the rows of the COPY sent on `conn`. Rows are taken off the connection first and
+  // decoded while the server has sent nothing new, so that the end of a page is seen as soon as
+  // it arrives: for a full page with `next`, the page after it is then sent at once and the
+  // server produces it while this one decodes. Without `failure` in the outcome, an error is an
+  // event that does not decode. `conn` is left idle (or reading the next page) unless it is lost.
+  CopyRead read_rows(PGconn* conn, std::size_t limit, const NextPage* next) {
+    CopyRead read;
+    {
+      const RawResult started(PQgetResult(conn));
+      if (!started || PQresultStatus(started.get()) != PGRES_COPY_OUT) {
+        read.failure = raw_failure(conn, started.get());
+        drain_results(conn);
+        return read;
       }
-      return std::vector<StoredEvent>{};
     }
+    struct Row {
+      std::unique_ptr<char, decltype(&PQfreemem)> data;
+      std::array<CopyField, 4> fields;
+    };
+    std::vector<Row> rows;
+    rows.reserve(std::min<std::size_t>(limit, 1024));
+    std::size_t decoded = 0;
     std::vector<StoredEvent> events;
     events.reserve(std::min<std::size_t>(limit, 1024));
     std::optional<Error> undecodable;
     bool malformed = false;
-    BinaryCopyRows rows;
-    std::array<CopyField, 4> fields;
+    BinaryCopyRows copy_rows;
     boost::json::parser parser({}, stored_parse_options());
+    const auto decode_next = [&] {
+      Row& row = rows[decoded++];
+      if (!undecodable) {
+        const std::int64_t position = *BinaryCopyRows::int64_of(row.fields[0]);
+        auto event = decode_stored(parser, position, *row.fields[2], *row.fields[3]);
+        if (event) {
+          const std::int64_t recorded = *BinaryCopyRows::int64_of(row.fields[1]);
+          events.push_back(
+              StoredEvent{.position = position,
+                          .recorded_at = timestamp_from_micros(recorded + postgres_epoch_micros),
+                          .event = std::move(*event)});
+        } else {
+          undecodable = std::move(event.error());
+        }
+      }
+      row.data.reset();
+    };
     for (;;) {
       char* data = nullptr;
-      const int size = PQgetCopyData(conn, &data, 0);
+      const int size = PQgetCopyData(conn, &data, /*async=*/1);
+      if (size > 0) {
+        Row row{.data = {data, &PQfreemem}, .fields = {}};
+        if (malformed) continue;  // drain the rest, so the connection stays usable
+        const int parsed =
+            copy_rows.parse(std::string_view(data, static_cast<std::size_t>(size)), row.fields);
+        if (parsed == 0) continue;
+        if (parsed < 0 || !BinaryCopyRows::int64_of(row.fields[0]) ||
+            !BinaryCopyRows::int64_of(row.fields[1]) || !row.fields[2] || !row.fields[3]) {
+          malformed = true;
+          continue;
+        }
+        rows.push_back(std::move(row));
+        continue;
+      }
       if (size < 0) break;  // -1: the COPY is done; -2: an error, reported by PQgetResult
-      const std::unique_ptr<char, decltype(&PQfreemem)> owned(data, &PQfreemem);
-      if (undecodable || malformed) continue;  // drain the rest, so the connection stays usable
-      const int parsed = rows.parse(std::string_view(data, static_cast<std::size_t>(size)), fields);
-      if (parsed == 0) continue;
-      const auto position = BinaryCopyRows::int64_of(fields[0]);
-      const auto recorded = BinaryCopyRows::int64_of(fields[1]);
-      if (parsed < 0 || !position || !recorded || !fields[2] || !fields[3]) {
-        malformed = true;
-        continue;
+      // No whole row has arrived: decode some of those that have, or wait for more.
+      if (decoded < rows.size() && !malformed) {
+        for (int i = 0; i < 16 && decoded < rows.size(); ++i) decode_next();
+      } else {
+        pollfd ready{.fd = PQsocket(conn), .events = POLLIN, .revents = 0};
+        if (ready.fd < 0 || (::poll(&ready, 1, -1) < 0 && errno != EINTR)) {
+          read.failure = raw_failure(conn, nullptr);
+          read.failure->connection_lost = true;
+          return read;
+        }
       }
-      auto event = decode_stored(parser, *position, *fields[2], *fields[3]);
-      if (!event) {
-        undecodable = std::move(event.error());
-        continue;
+      if (PQconsumeInput(conn) == 0) break;  // the connection failed: PQgetResult says how
+    }
+    {
+      const RawResult finished(PQgetResult(conn));
+      if (!finished || PQresultStatus(finished.get()) != PGRES_COMMAND_OK) {
+        read.failure = raw_failure(conn, finished.get());
       }
-      events.push_back(
-          StoredEvent{.position = *position,
-                      .recorded_at = timestamp_from_micros(*recorded + postgres_epoch_micros),
-                      .event = std::move(*event)});
     }
-    RawResult finished(PQgetResult(conn));
-    const bool completed = finished && PQresultStatus(finished.get()) == PGRES_COMMAND_OK;
-    if (!completed) failure = raw_failure(conn, finished.get());
-    while (RawResult rest{PQgetResult(conn)}) {
-    }
-    if (!completed) return events;
+    drain_results(conn);
+    if (read.failure) return read;
     if (malformed) {
-      failure = RawFailure{.message = "the server sent malformed binary COPY data"};
-      return events;
+      read.failure = RawFailure{.message = "the server sent malformed binary COPY data"};
+      return read;
     }
+    if (next != nullptr && rows.size() == limit) {
+      read.next_copy = next->copy_after(*BinaryCopyRows::int64_of(rows.back().fields[0]));
+      read.sent_next = next->send && PQsendQuery(conn, read.next_copy.c_str()) != 0;
+    }
+    while (decoded < rows.size()) decode_next();
     // The events before an unreadable one are still a valid answer ("at most `limit`"); the
     // error comes back when the unreadable event is the first one left.
-    if (undecodable && events.empty()) return std::unexpected(std::move(*undecodable));
-    return events;
+    if (undecodable && events.empty()) {
+      read.events = std::unexpected(std::move(*undecodable));
+    } else {
+      read.events = std::move(events);
+    }
+    return read;
   }
 
   std::expected<EventPtr, Error> decode_stored(boost::json::parser& parser, std::int64_t position,
@@ -1722,6 +1934,7 @@ class PostgresStore final : public EventStore {
   std::string server_;
   ConnectionPool pool_;
   RawConnectionPool raw_pool_;
+  ReadAhead read_ahead_;
 
   GroupCommit group_commit_;
 
