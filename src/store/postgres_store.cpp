@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -546,51 +548,60 @@ bool drain_copy_out(PGconn* conn) {
   return usable && PQstatus(conn) == CONNECTION_OK;
 }
 
-/// Forward reads sent before anyone asked for them. When a forward read returns a full page and
-/// the reader is paging (it asked for the page after an earlier full one), the store sends the
-/// read of the next page (same filter, same limit) on another connection at once, so the server
-/// produces it while the reader works; a read that asks for exactly that statement takes it.
-/// Entries are keyed by the whole COPY statement, which spells the position, the limit and every
-/// part of the filter. Holds at most `capacity` entries (the oldest goes first) and none older
-/// than `max_age`. Thread-safe: an entry belongs to the first read that takes it.
+/// What a reader paging forward has coming: events already read and decoded that it has not
+/// asked for yet, and a connection on which the rows after them are being read (or nullptr).
+struct PagesAhead {
+  std::deque<StoredEvent> events;
+  RawConnection conn;
+  /// The limit of the read in flight on `conn`: fewer rows means no more after them yet.
+  std::size_t conn_rows = 0;
+};
+
+/// Forward reads sent before anyone asked for them. When a reader pages forward (asks for the
+/// page after a full one), the store sends the read of the rows after each full page at once,
+/// so the server produces them while the reader works, and keeps what it read beyond the page
+/// for the reader's next one. Entries are keyed by the COPY statement of the page the reader
+/// will ask for next, which spells the position, the limit and every part of the filter. Holds
+/// at most `capacity` entries (the oldest goes first) and none older than `max_age`.
+/// Thread-safe: an entry belongs to the first read that takes it.
 class ReadAhead {
  public:
   static constexpr std::size_t capacity = 4;
   static constexpr std::chrono::seconds max_age{2};
 
-  /// The connection with `copy` in flight, taken out (nullptr when none was sent), and whether
-  /// `copy` was expected: the page after a full one. Entries past `max_age` move to `expired`.
-  RawConnection take(const std::string& copy, bool& expected, std::vector<RawConnection>& expired) {
+  /// What is ahead for `copy`, taken out (empty when nothing is), and whether `copy` was
+  /// expected: the page after a full one. Entries past `max_age` move to `expired`.
+  PagesAhead take(const std::string& copy, bool& expected, std::vector<RawConnection>& expired) {
     std::lock_guard lock(mutex_);
     drop_old(expired);
     expected = false;
     for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
       if (entry->copy != copy) continue;
       expected = true;
-      RawConnection conn = std::move(entry->conn);
+      PagesAhead ahead = std::move(entry->ahead);
       entries_.erase(entry);
-      return conn;
+      return ahead;
     }
-    return nullptr;
+    return {};
   }
 
-  /// Records that a reader may ask for `copy` next, with `conn` reading it already (or nullptr:
-  /// only remembered, so that asking for it counts as paging). Returns what this displaces.
-  std::vector<RawConnection> put(std::string copy, RawConnection conn) {
+  /// Records that a reader may ask for `copy` next, with `ahead` for it (possibly nothing: then
+  /// asking for it only counts as paging). Returns the connections this displaces.
+  std::vector<RawConnection> put(std::string copy, PagesAhead ahead) {
     std::vector<RawConnection> displaced;
     std::lock_guard lock(mutex_);
     drop_old(displaced);
     for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
       if (entry->copy != copy) continue;
-      if (entry->conn) displaced.push_back(std::move(entry->conn));
+      if (entry->ahead.conn) displaced.push_back(std::move(entry->ahead.conn));
       entries_.erase(entry);
       break;
     }
     if (entries_.size() >= capacity) {
-      if (entries_.front().conn) displaced.push_back(std::move(entries_.front().conn));
+      if (entries_.front().ahead.conn) displaced.push_back(std::move(entries_.front().ahead.conn));
       entries_.erase(entries_.begin());
     }
-    entries_.push_back(Entry{std::move(copy), std::move(conn), Clock::now()});
+    entries_.push_back(Entry{std::move(copy), std::move(ahead), Clock::now()});
     return displaced;
   }
 
@@ -599,7 +610,7 @@ class ReadAhead {
     std::vector<RawConnection> all;
     std::lock_guard lock(mutex_);
     for (Entry& entry : entries_) {
-      if (entry.conn) all.push_back(std::move(entry.conn));
+      if (entry.ahead.conn) all.push_back(std::move(entry.ahead.conn));
     }
     entries_.clear();
     return all;
@@ -608,14 +619,14 @@ class ReadAhead {
  private:
   struct Entry {
     std::string copy;
-    RawConnection conn;
+    PagesAhead ahead;
     Clock::time_point made;
   };
 
   void drop_old(std::vector<RawConnection>& dropped) {
     const auto oldest = Clock::now() - max_age;
     while (!entries_.empty() && entries_.front().made < oldest) {
-      if (entries_.front().conn) dropped.push_back(std::move(entries_.front().conn));
+      if (entries_.front().ahead.conn) dropped.push_back(std::move(entries_.front().ahead.conn));
       entries_.erase(entries_.begin());
     }
   }
@@ -854,24 +865,23 @@ class PostgresStore final : public EventStore {
     if (!options_.postgres_read_ahead) return read_events("read forward", copy, limit);
     bool paging = false;
     std::vector<RawConnection> expired;
-    RawConnection ahead = read_ahead_.take(copy, paging, expired);
+    PagesAhead ahead = read_ahead_.take(copy, paging, expired);
     drain_all(std::move(expired));
-    const NextPage next{
-        .copy_after = [&](std::int64_t last) { return forward_copy(last, limit, filter); },
-        .send = paging};
-    if (ahead) {
-      // A full page read ahead is what a read now returns: positions are taken in commit order,
-      // so no event can appear among those it holds. A shorter page may miss events appended
-      // since, and a failure is reported as a read now would report it: both read again.
-      CopyRead read = read_rows(ahead.get(), limit, &next);
-      if (!read.failure) {
-        auto events = settle(std::move(ahead), read);
-        if (events && events->size() == limit) return events;
-      } else if (read.failure->connection_lost) {
-        raw_pool_.clear();
-      } else {
-        raw_pool_.give_back(std::move(ahead));
+    const NextPage next{.filter = &filter, .limit = limit, .send = paging};
+    if (ahead.events.size() < limit && ahead.conn) receive_ahead(ahead, next);
+    if (ahead.events.size() >= limit) {
+      // Events read ahead are what a read now returns: positions are taken in commit order, so
+      // no event can appear among or before those read. Only a whole page is answered from
+      // them: a shorter one may miss events appended since.
+      std::vector<StoredEvent> page;
+      page.reserve(limit);
+      for (std::size_t i = 0; i < limit; ++i) {
+        page.push_back(std::move(ahead.events.front()));
+        ahead.events.pop_front();
       }
+      drain_all(
+          read_ahead_.put(forward_copy(page.back().position, limit, filter), std::move(ahead)));
+      return page;
     }
     return read_events("read forward", copy, limit, &next);
   }
@@ -1519,23 +1529,36 @@ class PostgresStore final : public EventStore {
                    params.add(clamp_limit(limit)));
   }
 
-  // What a forward read does when its page is full: `copy_after` spells the statement of the
-  // page after a position; with `send`, that statement goes to the server on the page's
-  // connection at once (the reader is paging), otherwise it is only remembered.
+  // What a forward read does after a full page: the reader's filter and page limit; with `send`
+  // (the reader is paging) the rows after the page are read ahead on its connection at once.
   struct NextPage {
-    std::function<std::string(std::int64_t)> copy_after;
+    const EventFilter* filter = nullptr;
+    std::size_t limit = 0;
     bool send = false;
   };
+
+  // How many rows to read ahead for a reader paging by `limit`, after rows of about `row_bytes`
+  // each: up to 8 pages, 8,192 rows and 8 MiB, at least one page.
+  static std::size_t rows_ahead(std::size_t limit, std::size_t row_bytes) {
+    constexpr std::size_t most_rows = 8192;
+    constexpr std::size_t most_bytes = std::size_t{8} << 20;
+    std::size_t rows = limit <= most_rows / 8 ? limit * 8 : std::max(limit, most_rows);
+    rows = std::min(rows, most_bytes / std::max<std::size_t>(row_bytes, 1));
+    return std::max(rows, limit);
+  }
 
   // The outcome of one COPY.
   struct CopyRead {
     std::expected<std::vector<StoredEvent>, Error> events = std::vector<StoredEvent>{};
     // The server or the connection failed; `events` is then meaningless.
     std::optional<RawFailure> failure;
-    // For a full page read with a NextPage: the statement of the page after it.
-    std::string next_copy;
-    // `next_copy` is in flight on the connection.
+    // The rows the server sent.
+    std::size_t rows = 0;
+    // For a full page read with a NextPage: the statement of the reader's next page.
+    std::string next_key;
+    // The rows after this read's are being read on the connection, at most `next_rows`.
     bool sent_next = false;
+    std::size_t next_rows = 0;
   };
 
   // Runs the COPY `copy` on a pooled libpq connection and decodes each row as it arrives, while
@@ -1578,15 +1601,52 @@ class PostgresStore final : public EventStore {
     }
   }
 
-  // Hands the connection of a successful `read` on: to the read-ahead entries when the next
-  // page is in flight on it, otherwise back to the pool; and returns the events.
+  // Hands the connection of a successful `read` on: to the read-ahead entries when the rows
+  // after it are in flight on it, otherwise back to the pool; and returns the events.
   std::expected<std::vector<StoredEvent>, Error> settle(RawConnection conn, CopyRead& read) {
-    if (!read.next_copy.empty()) {
-      RawConnection ahead = read.sent_next ? std::move(conn) : nullptr;
-      drain_all(read_ahead_.put(std::move(read.next_copy), std::move(ahead)));
+    if (!read.next_key.empty()) {
+      PagesAhead ahead;
+      if (read.sent_next) {
+        ahead.conn = std::move(conn);
+        ahead.conn_rows = read.next_rows;
+      }
+      drain_all(read_ahead_.put(std::move(read.next_key), std::move(ahead)));
     }
     if (conn) raw_pool_.give_back(std::move(conn));
     return std::move(read.events);
+  }
+
+  // Reads the rows in flight on `ahead.conn` into `ahead.events`; when they were as many as
+  // asked for, the rows after them go to the server on the same connection at once. On a
+  // failure `ahead` is left empty: the reader's page is then read as a plain read would.
+  void receive_ahead(PagesAhead& ahead, const NextPage& next) {
+    RawConnection conn = std::move(ahead.conn);
+    const NextPage more{.filter = next.filter, .limit = next.limit, .send = true};
+    CopyRead read = read_rows(conn.get(), ahead.conn_rows, &more);
+    ahead.conn_rows = 0;
+    if (read.failure) {
+      if (read.failure->connection_lost) {
+        raw_pool_.clear();
+      } else {
+        raw_pool_.give_back(std::move(conn));
+      }
+      ahead.events.clear();
+      return;
+    }
+    const bool whole = read.events && read.events->size() == read.rows;
+    if (read.events) std::ranges::move(*read.events, std::back_inserter(ahead.events));
+    if (read.sent_next && whole) {
+      ahead.conn = std::move(conn);
+      ahead.conn_rows = read.next_rows;
+    } else if (read.sent_next) {
+      // An event did not decode: the rows after it are missing, so what was sent after them
+      // cannot follow. The plain read reports the event once the reader gets to it.
+      std::vector<RawConnection> unused;
+      unused.push_back(std::move(conn));
+      drain_all(std::move(unused));
+    } else {
+      raw_pool_.give_back(std::move(conn));
+    }
   }
 
   // Reads what is left of reads sent ahead that nobody takes, and pools their connections.
@@ -1618,6 +1678,7 @@ class PostgresStore final : public EventStore {
     std::vector<Row> rows;
     rows.reserve(std::min<std::size_t>(limit, 1024));
     std::size_t decoded = 0;
+    std::size_t bytes = 0;
     std::vector<StoredEvent> events;
     events.reserve(std::min<std::size_t>(limit, 1024));
     std::optional<Error> undecodable;
@@ -1656,6 +1717,7 @@ class PostgresStore final : public EventStore {
           continue;
         }
         rows.push_back(std::move(row));
+        bytes += static_cast<std::size_t>(size);
         continue;
       }
       if (size < 0) break;  // -1: the COPY is done; -2: an error, reported by PQgetResult
@@ -1684,9 +1746,15 @@ class PostgresStore final : public EventStore {
       read.failure = RawFailure{.message = "the server sent malformed binary COPY data"};
       return read;
     }
+    read.rows = rows.size();
     if (next != nullptr && rows.size() == limit) {
-      read.next_copy = next->copy_after(*BinaryCopyRows::int64_of(rows.back().fields[0]));
-      read.sent_next = next->send && PQsendQuery(conn, read.next_copy.c_str()) != 0;
+      const std::int64_t last = *BinaryCopyRows::int64_of(rows.back().fields[0]);
+      read.next_key = forward_copy(last, next->limit, *next->filter);
+      if (next->send) {
+        read.next_rows = rows_ahead(next->limit, bytes / rows.size());
+        const std::string ahead = forward_copy(last, read.next_rows, *next->filter);
+        read.sent_next = PQsendQuery(conn, ahead.c_str()) != 0;
+      }
     }
     while (decoded < rows.size()) decode_next();
     // The events before an unreadable one are still a valid answer ("at most `limit`"); the
