@@ -2002,7 +2002,6 @@ class PostgresStore final : public EventStore {
   std::string server_;
   ConnectionPool pool_;
   RawConnectionPool raw_pool_;
-  ReadAhead read_ahead_;
 
   GroupCommit group_commit_;
 
@@ -2015,6 +2014,8 @@ class PostgresStore final : public EventStore {
   bool stopping_ = false;
   int stop_pipe_[2] = {-1, -1};
   std::thread listener_;
+  // Forward reads sent ahead for readers paging forward.
+  ReadAhead read_ahead_;
 };
 
 // Adds libpq parameters herald relies on unless the URL sets them.
