@@ -562,18 +562,24 @@ struct PagesAhead {
 /// so the server produces them while the reader works, and keeps what it read beyond the page
 /// for the reader's next one. Entries are keyed by the COPY statement of the page the reader
 /// will ask for next, which spells the position, the limit and every part of the filter. Holds
-/// at most `capacity` entries (the oldest goes first) and none older than `max_age`.
-/// Thread-safe: an entry belongs to the first read that takes it.
+/// at most `capacity` entries (the oldest goes first); a thread of its own drops those older
+/// than `max_age`, so that no server keeps a read open for a reader that went away. A dropped
+/// read is read to its end and its connection pooled. Thread-safe: an entry belongs to the
+/// first read that takes it.
 class ReadAhead {
  public:
   static constexpr std::size_t capacity = 4;
-  static constexpr std::chrono::seconds max_age{2};
+  static constexpr std::chrono::seconds max_age{5};
+
+  explicit ReadAhead(RawConnectionPool& pool) : pool_(pool) {}
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+  ~ReadAhead() { close(); }
 
   /// What is ahead for `copy`, taken out (empty when nothing is), and whether `copy` was
-  /// expected: the page after a full one. Entries past `max_age` move to `expired`.
-  PagesAhead take(const std::string& copy, bool& expected, std::vector<RawConnection>& expired) {
+  /// expected: the page after a full one.
+  PagesAhead take(const std::string& copy, bool& expected) {
     std::lock_guard lock(mutex_);
-    drop_old(expired);
     expected = false;
     for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
       if (entry->copy != copy) continue;
@@ -586,34 +592,54 @@ class ReadAhead {
   }
 
   /// Records that a reader may ask for `copy` next, with `ahead` for it (possibly nothing: then
-  /// asking for it only counts as paging). Returns the connections this displaces.
-  std::vector<RawConnection> put(std::string copy, PagesAhead ahead) {
+  /// asking for it only counts as paging). What this displaces is drained.
+  void put(std::string copy, PagesAhead ahead) {
     std::vector<RawConnection> displaced;
-    std::lock_guard lock(mutex_);
-    drop_old(displaced);
-    for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
-      if (entry->copy != copy) continue;
-      if (entry->ahead.conn) displaced.push_back(std::move(entry->ahead.conn));
-      entries_.erase(entry);
-      break;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
+        if (entry->copy != copy) continue;
+        if (entry->ahead.conn) displaced.push_back(std::move(entry->ahead.conn));
+        entries_.erase(entry);
+        break;
+      }
+      if (entries_.size() >= capacity) {
+        if (entries_.front().ahead.conn) {
+          displaced.push_back(std::move(entries_.front().ahead.conn));
+        }
+        entries_.erase(entries_.begin());
+      }
+      entries_.push_back(Entry{std::move(copy), std::move(ahead), Clock::now()});
+      if (!stopping_ && !reaper_.joinable()) reaper_ = std::thread([this] { reap(); });
     }
-    if (entries_.size() >= capacity) {
-      if (entries_.front().ahead.conn) displaced.push_back(std::move(entries_.front().ahead.conn));
-      entries_.erase(entries_.begin());
-    }
-    entries_.push_back(Entry{std::move(copy), std::move(ahead), Clock::now()});
-    return displaced;
+    changed_.notify_one();
+    drain(std::move(displaced));
   }
 
-  /// Every connection with a read in flight, taken out; the entries are forgotten.
-  std::vector<RawConnection> take_all() {
-    std::vector<RawConnection> all;
-    std::lock_guard lock(mutex_);
-    for (Entry& entry : entries_) {
-      if (entry.ahead.conn) all.push_back(std::move(entry.ahead.conn));
+  /// Reads what is left of reads nobody takes to their end, and pools their connections.
+  void drain(std::vector<RawConnection> connections) {
+    for (RawConnection& conn : connections) {
+      if (drain_copy_out(conn.get())) pool_.give_back(std::move(conn));
     }
-    entries_.clear();
-    return all;
+  }
+
+  /// Stops the thread and drains every entry; nothing is kept afterwards.
+  void close() {
+    std::vector<RawConnection> all;
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    if (reaper_.joinable()) reaper_.join();
+    {
+      std::lock_guard lock(mutex_);
+      for (Entry& entry : entries_) {
+        if (entry.ahead.conn) all.push_back(std::move(entry.ahead.conn));
+      }
+      entries_.clear();
+    }
+    drain(std::move(all));
   }
 
  private:
@@ -623,16 +649,36 @@ class ReadAhead {
     Clock::time_point made;
   };
 
-  void drop_old(std::vector<RawConnection>& dropped) {
-    const auto oldest = Clock::now() - max_age;
-    while (!entries_.empty() && entries_.front().made < oldest) {
-      if (entries_.front().ahead.conn) dropped.push_back(std::move(entries_.front().ahead.conn));
-      entries_.erase(entries_.begin());
+  // The thread: drops each entry when it turns `max_age`.
+  void reap() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      if (entries_.empty()) {
+        changed_.wait(lock);
+        continue;
+      }
+      const auto due = entries_.front().made + max_age;
+      if (Clock::now() < due) {
+        changed_.wait_until(lock, due);
+        continue;
+      }
+      std::vector<RawConnection> old;
+      while (!entries_.empty() && entries_.front().made + max_age <= Clock::now()) {
+        if (entries_.front().ahead.conn) old.push_back(std::move(entries_.front().ahead.conn));
+        entries_.erase(entries_.begin());
+      }
+      lock.unlock();
+      drain(std::move(old));
+      lock.lock();
     }
   }
 
+  RawConnectionPool& pool_;
   std::mutex mutex_;
+  std::condition_variable changed_;
   std::vector<Entry> entries_;  // oldest first
+  bool stopping_ = false;
+  std::thread reaper_;
 };
 
 // A timestamptz in binary form counts microseconds from 2000-01-01 00:00 UTC.
@@ -791,7 +837,7 @@ class PostgresStore final : public EventStore {
       if (fd >= 0) ::close(fd);
     }
     // Reads sent ahead that nobody took: read to their end, so the server sees no broken pipe.
-    drain_all(read_ahead_.take_all());
+    read_ahead_.close();
   }
 
   std::expected<void, Error> open() {
@@ -864,10 +910,8 @@ class PostgresStore final : public EventStore {
     const std::string copy = forward_copy(after, limit, filter);
     if (!options_.postgres_read_ahead) return read_events("read forward", copy, limit);
     bool paging = false;
-    std::vector<RawConnection> expired;
-    PagesAhead ahead = read_ahead_.take(copy, paging, expired);
-    drain_all(std::move(expired));
-    const NextPage next{.filter = &filter, .limit = limit, .send = paging};
+    PagesAhead ahead = read_ahead_.take(copy, paging);
+    const NextPage next{.filter = &filter, .limit = limit, .pages = paging ? 1u : 0u};
     if (ahead.events.size() < limit && ahead.conn) receive_ahead(ahead, next);
     if (ahead.events.size() >= limit) {
       // Events read ahead are what a read now returns: positions are taken in commit order, so
@@ -879,8 +923,7 @@ class PostgresStore final : public EventStore {
         page.push_back(std::move(ahead.events.front()));
         ahead.events.pop_front();
       }
-      drain_all(
-          read_ahead_.put(forward_copy(page.back().position, limit, filter), std::move(ahead)));
+      read_ahead_.put(forward_copy(page.back().position, limit, filter), std::move(ahead));
       return page;
     }
     return read_events("read forward", copy, limit, &next);
@@ -1529,20 +1572,22 @@ class PostgresStore final : public EventStore {
                    params.add(clamp_limit(limit)));
   }
 
-  // What a forward read does after a full page: the reader's filter and page limit; with `send`
-  // (the reader is paging) the rows after the page are read ahead on its connection at once.
+  // What a forward read does after a full page: the reader's filter and page limit, and how many
+  // pages after it to read ahead on its connection at once (0: none, the reader is not paging).
+  // The first read ahead is one page, so that a reader that stops costs the server little; once
+  // the reader took it, 8.
   struct NextPage {
     const EventFilter* filter = nullptr;
     std::size_t limit = 0;
-    bool send = false;
+    std::size_t pages = 0;
   };
 
-  // How many rows to read ahead for a reader paging by `limit`, after rows of about `row_bytes`
-  // each: up to 8 pages, 8,192 rows and 8 MiB, at least one page.
-  static std::size_t rows_ahead(std::size_t limit, std::size_t row_bytes) {
+  // How many rows to read ahead for `pages` pages of `limit`, after rows of about `row_bytes`
+  // each: at most 8,192 rows (unless one page is more) and about 8 MiB, at least one page.
+  static std::size_t rows_ahead(std::size_t limit, std::size_t pages, std::size_t row_bytes) {
     constexpr std::size_t most_rows = 8192;
     constexpr std::size_t most_bytes = std::size_t{8} << 20;
-    std::size_t rows = limit <= most_rows / 8 ? limit * 8 : std::max(limit, most_rows);
+    std::size_t rows = limit <= most_rows / pages ? limit * pages : std::max(limit, most_rows);
     rows = std::min(rows, most_bytes / std::max<std::size_t>(row_bytes, 1));
     return std::max(rows, limit);
   }
@@ -1610,7 +1655,7 @@ class PostgresStore final : public EventStore {
         ahead.conn = std::move(conn);
         ahead.conn_rows = read.next_rows;
       }
-      drain_all(read_ahead_.put(std::move(read.next_key), std::move(ahead)));
+      read_ahead_.put(std::move(read.next_key), std::move(ahead));
     }
     if (conn) raw_pool_.give_back(std::move(conn));
     return std::move(read.events);
@@ -1621,7 +1666,7 @@ class PostgresStore final : public EventStore {
   // failure `ahead` is left empty: the reader's page is then read as a plain read would.
   void receive_ahead(PagesAhead& ahead, const NextPage& next) {
     RawConnection conn = std::move(ahead.conn);
-    const NextPage more{.filter = next.filter, .limit = next.limit, .send = true};
+    const NextPage more{.filter = next.filter, .limit = next.limit, .pages = 8};
     CopyRead read = read_rows(conn.get(), ahead.conn_rows, &more);
     ahead.conn_rows = 0;
     if (read.failure) {
@@ -1643,16 +1688,9 @@ class PostgresStore final : public EventStore {
       // cannot follow. The plain read reports the event once the reader gets to it.
       std::vector<RawConnection> unused;
       unused.push_back(std::move(conn));
-      drain_all(std::move(unused));
+      read_ahead_.drain(std::move(unused));
     } else {
       raw_pool_.give_back(std::move(conn));
-    }
-  }
-
-  // Reads what is left of reads sent ahead that nobody takes, and pools their connections.
-  void drain_all(std::vector<RawConnection> connections) {
-    for (RawConnection& conn : connections) {
-      if (drain_copy_out(conn.get())) raw_pool_.give_back(std::move(conn));
     }
   }
 
@@ -1750,8 +1788,8 @@ class PostgresStore final : public EventStore {
     if (next != nullptr && rows.size() == limit) {
       const std::int64_t last = *BinaryCopyRows::int64_of(rows.back().fields[0]);
       read.next_key = forward_copy(last, next->limit, *next->filter);
-      if (next->send) {
-        read.next_rows = rows_ahead(next->limit, bytes / rows.size());
+      if (next->pages > 0) {
+        read.next_rows = rows_ahead(next->limit, next->pages, bytes / rows.size());
         const std::string ahead = forward_copy(last, read.next_rows, *next->filter);
         read.sent_next = PQsendQuery(conn, ahead.c_str()) != 0;
       }
@@ -2015,7 +2053,7 @@ class PostgresStore final : public EventStore {
   int stop_pipe_[2] = {-1, -1};
   std::thread listener_;
   // Forward reads sent ahead for readers paging forward.
-  ReadAhead read_ahead_;
+  ReadAhead read_ahead_{raw_pool_};
 };
 
 // Adds libpq parameters herald relies on unless the URL sets them.
