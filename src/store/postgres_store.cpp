@@ -1696,9 +1696,10 @@ class PostgresStore final : public EventStore {
 
   // Reads the rows of the COPY sent on `conn`. Rows are taken off the connection first and
   // decoded while the server has sent nothing new, so that the end of a page is seen as soon as
-  // it arrives: for a full page with `next`, the page after it is then sent at once and the
-  // server produces it while this one decodes. Without `failure` in the outcome, an error is an
-  // event that does not decode. `conn` is left idle (or reading the next page) unless it is lost.
+  // it arrives: for a full page (`limit` rows) with `next`, the statement of the reader's next
+  // page is noted and the read of `next->pages` pages after it sent at once, so the server
+  // produces them while this one decodes. Without `failure` in the outcome, an error is an event
+  // that does not decode. `conn` is left idle (or reading ahead) unless it is lost.
   CopyRead read_rows(PGconn* conn, std::size_t limit, const NextPage* next) {
     CopyRead read;
     {
