@@ -719,6 +719,14 @@ void pg_read_herald(benchmark::State& state) {
   read_all_forward(state, *store);
 }
 
+/// As pg_read_herald with read-ahead off: what read-ahead adds, side by side.
+void pg_read_herald_no_read_ahead(benchmark::State& state) {
+  auto options = store_options(pg_read_store().schema.url());
+  options.postgres_read_ahead = false;
+  auto store = open_or_die(options);
+  read_all_forward(state, *store);
+}
+
 void pg_read_raw(benchmark::State& state) {
   pqxx::connection connection(pg_read_store().schema.url());
   std::int64_t read = 0;
@@ -1001,6 +1009,8 @@ void register_postgres() {
 
   const std::string read = "(3) PostgreSQL: forward read (replay)";
   add_case("p3_read", {read, herald_name, raw_name}, pg_read_herald)->Iterations(3);
+  add_case("p3_read", {read, "herald, no read-ahead", raw_name}, pg_read_herald_no_read_ahead)
+      ->Iterations(3);
   add_case("p3_read", {read, raw_name, raw_name}, pg_read_raw)->Iterations(3);
   add_case("p3_read", {read, read_ceiling_name, raw_name}, pg_read_raw_copy)->Iterations(3);
 

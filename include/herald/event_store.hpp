@@ -265,6 +265,9 @@ struct StoreOptions {
   /// tables (a service's own database, for the outbox). Without it such a file is refused as not
   /// herald's. A file marked by another application (a non-zero application_id) is always refused.
   bool sqlite_adopt_existing = false;
+  /// PostgreSQL only: while a reader pages forward (asks for the page after a full one), send
+  /// the read of the page after each full page at once, so the server produces it meanwhile.
+  bool postgres_read_ahead = true;
 };
 
 /// Opens (creating or migrating as needed) the store at `options.location`. Errors: a file that

@@ -9,9 +9,12 @@
 #include <array>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -513,6 +516,159 @@ class BinaryCopyRows {
   bool header_seen_ = false;
 };
 
+/// Reads what is left of a COPY TO STDOUT on `conn`, and its results, without looking at the
+/// rows: a read sent ahead that nobody asked for. Returns whether `conn` can be used again.
+bool drain_copy_out(PGconn* conn) {
+  bool usable = true;
+  while (const RawResult result{PQgetResult(conn)}) {
+    const ExecStatusType status = PQresultStatus(result.get());
+    if (status == PGRES_COPY_OUT) {
+      for (;;) {
+        char* data = nullptr;
+        const int size = PQgetCopyData(conn, &data, 0);
+        if (data != nullptr) PQfreemem(data);
+        if (size < 0) break;
+      }
+    } else if (status != PGRES_COMMAND_OK) {
+      usable = false;
+    }
+  }
+  return usable && PQstatus(conn) == CONNECTION_OK;
+}
+
+/// What a reader paging forward has coming: events already read and decoded that it has not
+/// asked for yet, and a connection on which the rows after them are being read (or nullptr).
+struct PagesAhead {
+  std::deque<StoredEvent> events;
+  RawConnection conn;
+  /// The limit of the read in flight on `conn`: fewer rows means no more after them yet.
+  std::size_t conn_rows = 0;
+};
+
+/// Forward reads sent before anyone asked for them. When a reader pages forward (asks for the
+/// page after a full one), the store sends the read of the rows after each full page at once,
+/// so the server produces them while the reader works, and keeps what it read beyond the page
+/// for the reader's next one. Entries are keyed by the COPY statement of the page the reader
+/// will ask for next, which spells the position, the limit and every part of the filter. Holds
+/// at most `capacity` entries (the oldest goes first); a thread of its own drops those older
+/// than `max_age`, so that no server keeps a read open for a reader that went away. A dropped
+/// read is read to its end and its connection pooled. Thread-safe: an entry belongs to the
+/// first read that takes it.
+class ReadAhead {
+ public:
+  static constexpr std::size_t capacity = 4;
+  static constexpr std::chrono::seconds max_age{5};
+
+  explicit ReadAhead(RawConnectionPool& pool) : pool_(pool) {}
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+  ~ReadAhead() { close(); }
+
+  /// What is ahead for `copy`, taken out (empty when nothing is), and whether `copy` was
+  /// expected: the page after a full one.
+  PagesAhead take(const std::string& copy, bool& expected) {
+    std::lock_guard lock(mutex_);
+    expected = false;
+    for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
+      if (entry->copy != copy) continue;
+      expected = true;
+      PagesAhead ahead = std::move(entry->ahead);
+      entries_.erase(entry);
+      return ahead;
+    }
+    return {};
+  }
+
+  /// Records that a reader may ask for `copy` next, with `ahead` for it (possibly nothing: then
+  /// asking for it only counts as paging). What this displaces is drained.
+  void put(std::string copy, PagesAhead ahead) {
+    std::vector<RawConnection> displaced;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto entry = entries_.begin(); entry != entries_.end(); ++entry) {
+        if (entry->copy != copy) continue;
+        if (entry->ahead.conn) displaced.push_back(std::move(entry->ahead.conn));
+        entries_.erase(entry);
+        break;
+      }
+      if (entries_.size() >= capacity) {
+        if (entries_.front().ahead.conn) {
+          displaced.push_back(std::move(entries_.front().ahead.conn));
+        }
+        entries_.erase(entries_.begin());
+      }
+      entries_.push_back(Entry{std::move(copy), std::move(ahead), Clock::now()});
+      if (!stopping_ && !reaper_.joinable()) reaper_ = std::thread([this] { reap(); });
+    }
+    changed_.notify_one();
+    drain(std::move(displaced));
+  }
+
+  /// Reads what is left of reads nobody takes to their end, and pools their connections.
+  void drain(std::vector<RawConnection> connections) {
+    for (RawConnection& conn : connections) {
+      if (drain_copy_out(conn.get())) pool_.give_back(std::move(conn));
+    }
+  }
+
+  /// Stops the thread and drains every entry; nothing is kept afterwards.
+  void close() {
+    std::vector<RawConnection> all;
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    if (reaper_.joinable()) reaper_.join();
+    {
+      std::lock_guard lock(mutex_);
+      for (Entry& entry : entries_) {
+        if (entry.ahead.conn) all.push_back(std::move(entry.ahead.conn));
+      }
+      entries_.clear();
+    }
+    drain(std::move(all));
+  }
+
+ private:
+  struct Entry {
+    std::string copy;
+    PagesAhead ahead;
+    Clock::time_point made;
+  };
+
+  // The thread: drops each entry when it turns `max_age`.
+  void reap() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      if (entries_.empty()) {
+        changed_.wait(lock);
+        continue;
+      }
+      const auto due = entries_.front().made + max_age;
+      if (Clock::now() < due) {
+        changed_.wait_until(lock, due);
+        continue;
+      }
+      std::vector<RawConnection> old;
+      while (!entries_.empty() && entries_.front().made + max_age <= Clock::now()) {
+        if (entries_.front().ahead.conn) old.push_back(std::move(entries_.front().ahead.conn));
+        entries_.erase(entries_.begin());
+      }
+      lock.unlock();
+      drain(std::move(old));
+      lock.lock();
+    }
+  }
+
+  RawConnectionPool& pool_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<Entry> entries_;  // oldest first
+  bool stopping_ = false;
+  std::thread reaper_;
+};
+
 // A timestamptz in binary form counts microseconds from 2000-01-01 00:00 UTC.
 constexpr std::int64_t postgres_epoch_micros = 946'684'800'000'000;
 
@@ -669,6 +825,8 @@ class PostgresStore final : public EventStore {
     for (int fd : stop_pipe_) {
       if (fd >= 0) ::close(fd);
     }
+    // Reads sent ahead that nobody took: read to their end, so the server sees no broken pipe.
+    read_ahead_.close();
   }
 
   std::expected<void, Error> open() {
@@ -738,11 +896,26 @@ class PostgresStore final : public EventStore {
   std::expected<std::vector<StoredEvent>, Error> read_forward(std::int64_t after, std::size_t limit,
                                                               const EventFilter& filter) override {
     if (limit == 0) return std::vector<StoredEvent>{};
-    SqlParams params(/*inline_values=*/true);
-    std::string sql = select_events_sql() + " WHERE position > " + params.add(after) +
-                      filter_sql(filter, params) + " ORDER BY position LIMIT " +
-                      params.add(clamp_limit(limit));
-    return read_events("read forward", sql, limit);
+    const std::string copy = forward_copy(after, limit, filter);
+    if (!options_.postgres_read_ahead) return read_events("read forward", copy, limit);
+    bool paging = false;
+    PagesAhead ahead = read_ahead_.take(copy, paging);
+    const NextPage next{.filter = &filter, .limit = limit, .pages = paging ? 1u : 0u};
+    if (ahead.events.size() < limit && ahead.conn) receive_ahead(ahead, next);
+    if (ahead.events.size() >= limit) {
+      // Events read ahead are what a read now returns: positions are taken in commit order, so
+      // no event can appear among or before those read. Only a whole page is answered from
+      // them: a shorter one may miss events appended since.
+      std::vector<StoredEvent> page;
+      page.reserve(limit);
+      for (std::size_t i = 0; i < limit; ++i) {
+        page.push_back(std::move(ahead.events.front()));
+        ahead.events.pop_front();
+      }
+      read_ahead_.put(forward_copy(page.back().position, limit, filter), std::move(ahead));
+      return page;
+    }
+    return read_events("read forward", copy, limit, &next);
   }
 
   std::expected<std::vector<StoredEvent>, Error> read_backward(std::optional<std::int64_t> before,
@@ -754,14 +927,14 @@ class PostgresStore final : public EventStore {
     if (before) sql += " AND position < " + params.add(*before);
     sql += filter_sql(filter, params) + " ORDER BY position DESC LIMIT " +
            params.add(clamp_limit(limit));
-    return read_events("read backward", sql, limit);
+    return read_events("read backward", copy_of(sql), limit);
   }
 
   std::expected<std::optional<StoredEvent>, Error> get(const EventId& id) override {
     SqlParams params(/*inline_values=*/true);
     std::string sql =
         select_events_sql() + " WHERE event_id = " + params.add(id.to_string()) + "::uuid";
-    auto events = read_events("get event " + id.to_string(), sql, 1);
+    auto events = read_events("get event " + id.to_string(), copy_of(sql), 1);
     if (!events) return std::unexpected(events.error());
     if (events->empty()) return std::optional<StoredEvent>{};
     return std::optional<StoredEvent>{std::move(events->front())};
@@ -1374,106 +1547,252 @@ class PostgresStore final : public EventStore {
     return sql;
   }
 
-  // Runs `sql` (a select_events_sql() query with its values inline) as a binary COPY on a libpq
-  // connection and decodes each row as it arrives, while the server still produces the next
-  // ones: the rows stream instead of arriving as one result, and the server formats no text.
-  // When a pooled connection turns out dead, the read runs once more on a new one, as in
-  // `with_connection`.
+  // The binary COPY of `sql` (a select_events_sql() query with its values inline).
+  static std::string copy_of(const std::string& sql) {
+    return "COPY (" + sql + ") TO STDOUT (FORMAT binary)";
+  }
+
+  // The statement of read_forward(after, limit, filter): also the key of a read sent ahead.
+  static std::string forward_copy(std::int64_t after, std::size_t limit,
+                                  const EventFilter& filter) {
+    SqlParams params(/*inline_values=*/true);
+    return copy_of(select_events_sql() + " WHERE position > " + params.add(after) +
+                   filter_sql(filter, params) + " ORDER BY position LIMIT " +
+                   params.add(clamp_limit(limit)));
+  }
+
+  // What a forward read does after a full page: the reader's filter and page limit, and how many
+  // pages after it to read ahead on its connection at once (0: none, the reader is not paging).
+  // The first read ahead is one page, so that a reader that stops costs the server little; once
+  // the reader took it, 8.
+  struct NextPage {
+    const EventFilter* filter = nullptr;
+    std::size_t limit = 0;
+    std::size_t pages = 0;
+  };
+
+  // How many rows to read ahead for `pages` pages of `limit`, after rows of about `row_bytes`
+  // each: at most 8,192 rows (unless one page is more) and about 8 MiB, at least one page.
+  static std::size_t rows_ahead(std::size_t limit, std::size_t pages, std::size_t row_bytes) {
+    constexpr std::size_t most_rows = 8192;
+    constexpr std::size_t most_bytes = std::size_t{8} << 20;
+    std::size_t rows = limit <= most_rows / pages ? limit * pages : std::max(limit, most_rows);
+    rows = std::min(rows, most_bytes / std::max<std::size_t>(row_bytes, 1));
+    return std::max(rows, limit);
+  }
+
+  // The outcome of one COPY.
+  struct CopyRead {
+    std::expected<std::vector<StoredEvent>, Error> events = std::vector<StoredEvent>{};
+    // The server or the connection failed; `events` is then meaningless.
+    std::optional<RawFailure> failure;
+    // The rows the server sent.
+    std::size_t rows = 0;
+    // For a full page read with a NextPage: the statement of the reader's next page.
+    std::string next_key;
+    // The rows after this read's are being read on the connection, at most `next_rows`.
+    bool sent_next = false;
+    std::size_t next_rows = 0;
+  };
+
+  // Runs the COPY `copy` on a pooled libpq connection and decodes each row as it arrives, while
+  // the server still produces the next ones: the rows stream instead of arriving as one result,
+  // and the server formats no text. When a pooled connection turns out dead, the read runs once
+  // more on a new one, as in `with_connection`.
   std::expected<std::vector<StoredEvent>, Error> read_events(const std::string& what,
-                                                             const std::string& sql,
-                                                             std::size_t limit) {
-    const std::string copy = "COPY (" + sql + ") TO STDOUT (FORMAT binary)";
+                                                             const std::string& copy,
+                                                             std::size_t limit,
+                                                             const NextPage* next = nullptr) {
     for (int attempt = 0;; ++attempt) {
       bool reused = false;
       std::optional<RawFailure> failure;
       RawConnection conn = raw_pool_.take(reused, failure);
-      std::expected<std::vector<StoredEvent>, Error> events = std::vector<StoredEvent>{};
-      if (conn) events = copy_events(conn.get(), copy, limit, failure);
-      if (!failure) {  // read, or an event that does not decode
-        raw_pool_.give_back(std::move(conn));
-        return events;
+      CopyRead read;
+      if (!conn) {
+        read.failure = std::move(failure);
+      } else if (PQsendQuery(conn.get(), copy.c_str()) == 0) {
+        read.failure = raw_failure(conn.get(), nullptr);
+        read.failure->connection_lost = true;  // nothing could be sent: do not reuse it
+      } else {
+        read = read_rows(conn.get(), limit, next);
       }
-      if (failure->connection_lost) {
+      if (!read.failure) return settle(std::move(conn), read);  // or an event does not decode
+      if (read.failure->connection_lost) {
         raw_pool_.clear();
         if (reused && attempt == 0) continue;
         return std::unexpected(Error{ErrorCode::unavailable,
                                      what + ": PostgreSQL at " + server_ +
-                                         " is unavailable: " + one_line(failure->message) +
+                                         " is unavailable: " + one_line(read.failure->message) +
                                          " (herald reconnects on the next call)",
                                      {}});
       }
       raw_pool_.give_back(std::move(conn));
-      return std::unexpected(
-          Error{ErrorCode::io,
-                what + " on PostgreSQL at " + server_ + " failed: " + one_line(failure->message) +
-                    (failure->sqlstate.empty() ? "" : " (SQLSTATE " + failure->sqlstate + ")"),
-                {}});
+      return std::unexpected(Error{
+          ErrorCode::io,
+          what + " on PostgreSQL at " + server_ + " failed: " + one_line(read.failure->message) +
+              (read.failure->sqlstate.empty() ? "" : " (SQLSTATE " + read.failure->sqlstate + ")"),
+          {}});
     }
   }
 
-  // One COPY on `conn`. Sets `failure` when the server or the connection failed (the answer is
-  // then meaningless); without it, an error is an event that does not decode. `conn` is left
-  // idle either way unless it is lost.
-  std::expected<std::vector<StoredEvent>, Error> copy_events(PGconn* conn, const std::string& copy,
-                                                             std::size_t limit,
-                                                             std::optional<RawFailure>& failure) {
-    if (PQsendQuery(conn, copy.c_str()) == 0) {
-      failure = raw_failure(conn, nullptr);
-      failure->connection_lost = true;  // nothing could be sent: do not reuse it
-      return std::vector<StoredEvent>{};
-    }
-    RawResult started(PQgetResult(conn));
-    if (!started || PQresultStatus(started.get()) != PGRES_COPY_OUT) {
-      failure = raw_failure(conn, started.get());
-      while (RawResult rest{PQgetResult(conn)}) {
+  // Hands the connection of a successful `read` on: to the read-ahead entries when the rows
+  // after it are in flight on it, otherwise back to the pool; and returns the events.
+  std::expected<std::vector<StoredEvent>, Error> settle(RawConnection conn, CopyRead& read) {
+    if (!read.next_key.empty()) {
+      PagesAhead ahead;
+      if (read.sent_next) {
+        ahead.conn = std::move(conn);
+        ahead.conn_rows = read.next_rows;
       }
-      return std::vector<StoredEvent>{};
+      read_ahead_.put(std::move(read.next_key), std::move(ahead));
     }
+    if (conn) raw_pool_.give_back(std::move(conn));
+    return std::move(read.events);
+  }
+
+  // Reads the rows in flight on `ahead.conn` into `ahead.events`; when they were as many as
+  // asked for, the rows after them go to the server on the same connection at once. On a
+  // failure `ahead` is left empty: the reader's page is then read as a plain read would.
+  void receive_ahead(PagesAhead& ahead, const NextPage& next) {
+    RawConnection conn = std::move(ahead.conn);
+    const NextPage more{.filter = next.filter, .limit = next.limit, .pages = 8};
+    CopyRead read = read_rows(conn.get(), ahead.conn_rows, &more);
+    ahead.conn_rows = 0;
+    if (read.failure) {
+      if (read.failure->connection_lost) {
+        raw_pool_.clear();
+      } else {
+        raw_pool_.give_back(std::move(conn));
+      }
+      ahead.events.clear();
+      return;
+    }
+    const bool whole = read.events && read.events->size() == read.rows;
+    if (read.events) std::ranges::move(*read.events, std::back_inserter(ahead.events));
+    if (read.sent_next && whole) {
+      ahead.conn = std::move(conn);
+      ahead.conn_rows = read.next_rows;
+    } else if (read.sent_next) {
+      // An event did not decode: the rows after it are missing, so what was sent after them
+      // cannot follow. The plain read reports the event once the reader gets to it.
+      std::vector<RawConnection> unused;
+      unused.push_back(std::move(conn));
+      read_ahead_.drain(std::move(unused));
+    } else {
+      raw_pool_.give_back(std::move(conn));
+    }
+  }
+
+  // Reads the rows of the COPY sent on `conn`. Rows are taken off the connection first and
+  // decoded while the server has sent nothing new, so that the end of a page is seen as soon as
+  // it arrives: for a full page (`limit` rows) with `next`, the statement of the reader's next
+  // page is noted and the read of `next->pages` pages after it sent at once, so the server
+  // produces them while this one decodes. Without `failure` in the outcome, an error is an event
+  // that does not decode. `conn` is left idle (or reading ahead) unless it is lost.
+  CopyRead read_rows(PGconn* conn, std::size_t limit, const NextPage* next) {
+    CopyRead read;
+    {
+      const RawResult started(PQgetResult(conn));
+      if (!started || PQresultStatus(started.get()) != PGRES_COPY_OUT) {
+        read.failure = raw_failure(conn, started.get());
+        drain_results(conn);
+        return read;
+      }
+    }
+    struct Row {
+      std::unique_ptr<char, decltype(&PQfreemem)> data;
+      std::array<CopyField, 4> fields;
+    };
+    std::vector<Row> rows;
+    rows.reserve(std::min<std::size_t>(limit, 1024));
+    std::size_t decoded = 0;
+    std::size_t bytes = 0;
     std::vector<StoredEvent> events;
     events.reserve(std::min<std::size_t>(limit, 1024));
     std::optional<Error> undecodable;
     bool malformed = false;
-    BinaryCopyRows rows;
-    std::array<CopyField, 4> fields;
+    BinaryCopyRows copy_rows;
     boost::json::parser parser({}, stored_parse_options());
+    const auto decode_next = [&] {
+      Row& row = rows[decoded++];
+      if (!undecodable) {
+        const std::int64_t position = *BinaryCopyRows::int64_of(row.fields[0]);
+        auto event = decode_stored(parser, position, *row.fields[2], *row.fields[3]);
+        if (event) {
+          const std::int64_t recorded = *BinaryCopyRows::int64_of(row.fields[1]);
+          events.push_back(
+              StoredEvent{.position = position,
+                          .recorded_at = timestamp_from_micros(recorded + postgres_epoch_micros),
+                          .event = std::move(*event)});
+        } else {
+          undecodable = std::move(event.error());
+        }
+      }
+      row.data.reset();
+    };
     for (;;) {
       char* data = nullptr;
-      const int size = PQgetCopyData(conn, &data, 0);
+      const int size = PQgetCopyData(conn, &data, /*async=*/1);
+      if (size > 0) {
+        Row row{.data = {data, &PQfreemem}, .fields = {}};
+        if (malformed) continue;  // drain the rest, so the connection stays usable
+        const int parsed =
+            copy_rows.parse(std::string_view(data, static_cast<std::size_t>(size)), row.fields);
+        if (parsed == 0) continue;
+        if (parsed < 0 || !BinaryCopyRows::int64_of(row.fields[0]) ||
+            !BinaryCopyRows::int64_of(row.fields[1]) || !row.fields[2] || !row.fields[3]) {
+          malformed = true;
+          continue;
+        }
+        rows.push_back(std::move(row));
+        bytes += static_cast<std::size_t>(size);
+        continue;
+      }
       if (size < 0) break;  // -1: the COPY is done; -2: an error, reported by PQgetResult
-      const std::unique_ptr<char, decltype(&PQfreemem)> owned(data, &PQfreemem);
-      if (undecodable || malformed) continue;  // drain the rest, so the connection stays usable
-      const int parsed = rows.parse(std::string_view(data, static_cast<std::size_t>(size)), fields);
-      if (parsed == 0) continue;
-      const auto position = BinaryCopyRows::int64_of(fields[0]);
-      const auto recorded = BinaryCopyRows::int64_of(fields[1]);
-      if (parsed < 0 || !position || !recorded || !fields[2] || !fields[3]) {
-        malformed = true;
-        continue;
+      // No whole row has arrived: decode some of those that have, or wait for more.
+      if (decoded < rows.size() && !malformed) {
+        for (int i = 0; i < 16 && decoded < rows.size(); ++i) decode_next();
+      } else {
+        pollfd ready{.fd = PQsocket(conn), .events = POLLIN, .revents = 0};
+        if (ready.fd < 0 || (::poll(&ready, 1, -1) < 0 && errno != EINTR)) {
+          read.failure = raw_failure(conn, nullptr);
+          read.failure->connection_lost = true;
+          return read;
+        }
       }
-      auto event = decode_stored(parser, *position, *fields[2], *fields[3]);
-      if (!event) {
-        undecodable = std::move(event.error());
-        continue;
+      if (PQconsumeInput(conn) == 0) break;  // the connection failed: PQgetResult says how
+    }
+    {
+      const RawResult finished(PQgetResult(conn));
+      if (!finished || PQresultStatus(finished.get()) != PGRES_COMMAND_OK) {
+        read.failure = raw_failure(conn, finished.get());
       }
-      events.push_back(
-          StoredEvent{.position = *position,
-                      .recorded_at = timestamp_from_micros(*recorded + postgres_epoch_micros),
-                      .event = std::move(*event)});
     }
-    RawResult finished(PQgetResult(conn));
-    const bool completed = finished && PQresultStatus(finished.get()) == PGRES_COMMAND_OK;
-    if (!completed) failure = raw_failure(conn, finished.get());
-    while (RawResult rest{PQgetResult(conn)}) {
-    }
-    if (!completed) return events;
+    drain_results(conn);
+    if (read.failure) return read;
     if (malformed) {
-      failure = RawFailure{.message = "the server sent malformed binary COPY data"};
-      return events;
+      read.failure = RawFailure{.message = "the server sent malformed binary COPY data"};
+      return read;
     }
+    read.rows = rows.size();
+    if (next != nullptr && rows.size() == limit) {
+      const std::int64_t last = *BinaryCopyRows::int64_of(rows.back().fields[0]);
+      read.next_key = forward_copy(last, next->limit, *next->filter);
+      if (next->pages > 0) {
+        read.next_rows = rows_ahead(next->limit, next->pages, bytes / rows.size());
+        const std::string ahead = forward_copy(last, read.next_rows, *next->filter);
+        read.sent_next = PQsendQuery(conn, ahead.c_str()) != 0;
+      }
+    }
+    while (decoded < rows.size()) decode_next();
     // The events before an unreadable one are still a valid answer ("at most `limit`"); the
     // error comes back when the unreadable event is the first one left.
-    if (undecodable && events.empty()) return std::unexpected(std::move(*undecodable));
-    return events;
+    if (undecodable && events.empty()) {
+      read.events = std::unexpected(std::move(*undecodable));
+    } else {
+      read.events = std::move(events);
+    }
+    return read;
   }
 
   std::expected<EventPtr, Error> decode_stored(boost::json::parser& parser, std::int64_t position,
@@ -1664,6 +1983,8 @@ class PostgresStore final : public EventStore {
   bool stopping_ = false;
   int stop_pipe_[2] = {-1, -1};
   std::thread listener_;
+  // Forward reads sent ahead for readers paging forward.
+  ReadAhead read_ahead_{raw_pool_};
 };
 
 // Adds libpq parameters herald relies on unless the URL sets them.
