@@ -507,7 +507,9 @@ TEST_F(PostgresStore, AnAppendAfterTheServerEndedTheStoresSessionsReconnectsAndS
   auto after = store->append(thing("after"));
   ASSERT_TRUE(after) << "the first append after the sessions ended: " << after.error().message;
   EXPECT_TRUE(after->inserted);
-  std::vector<EventRef> batch{thing("batch 1"), thing("batch 2")};
+  const EventPtr first = thing("batch 1");
+  const EventPtr second = thing("batch 2");
+  std::vector<EventRef> batch{first, second};
   auto batched = store->append_batch(batch);
   ASSERT_TRUE(batched) << batched.error().message;
   EXPECT_EQ(store->count().value(), 4);
