@@ -59,9 +59,6 @@ constexpr const char* append_statement = "herald_append_rows";
 // Rows per statement: bounds the size of one statement's parameters.
 constexpr std::size_t append_statement_rows = 1000;
 
-// A timestamptz in binary form counts microseconds from 2000-01-01 00:00 UTC.
-constexpr std::int64_t postgres_epoch_micros = 946'684'800'000'000;
-
 // Type OIDs (PostgreSQL's pg_type.dat) of the binary parameters.
 constexpr Oid uuid_oid = 2950;
 constexpr Oid text_oid = 25;

@@ -669,9 +669,6 @@ class ReadAhead {
   std::thread reaper_;
 };
 
-// A timestamptz in binary form counts microseconds from 2000-01-01 00:00 UTC.
-constexpr std::int64_t postgres_epoch_micros = 946'684'800'000'000;
-
 /// Rows for `COPY … FROM STDIN (FORMAT binary)`, built in memory: the file header, then per row
 /// its field count and each field as a length and the type's binary form.
 class BinaryCopyWriter {

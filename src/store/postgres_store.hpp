@@ -31,6 +31,10 @@ std::string redact_postgres_url(std::string_view url);
 /// The schema version this herald writes and reads (the herald_meta row 'schema_version').
 inline constexpr int postgres_schema_version = 3;
 
+/// A timestamptz in PostgreSQL's binary form counts microseconds from 2000-01-01 00:00 UTC: this
+/// many microseconds after the Unix epoch.
+inline constexpr std::int64_t postgres_epoch_micros = 946'684'800'000'000;
+
 /// One event encoded for an INSERT into herald_events.
 struct PostgresEventRow {
   std::string event_id;  ///< Canonical UUID text.
