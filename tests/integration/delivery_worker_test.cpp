@@ -30,9 +30,12 @@
 #include "herald/notify/notification_consumer.hpp"
 #include "herald/notify/notification_store.hpp"
 #include "herald/notify/router.hpp"
+#include "polling.hpp"
 #include "postgres_database.hpp"
 
 namespace {
+
+using herald::test::eventually;
 
 using herald::EventPtr;
 using herald::Timestamp;
@@ -165,16 +168,6 @@ EventPtr user_created(std::int64_t user, std::optional<std::int64_t> organizatio
   return EventPtr::make(herald::make<UserCreatedEvent>(
       {.entity_id = user, .user_id = herald::system_actor, .organization_id = organization},
       {.discord_id = 1000 + user, .discord_username = "user" + std::to_string(user)}));
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
 }
 
 // --- fixture

@@ -26,9 +26,12 @@
 #include "herald/notify/notification_consumer.hpp"
 #include "herald/notify/notification_store.hpp"
 #include "herald/notify/sender.hpp"
+#include "polling.hpp"
 
 namespace herald::notify {
 namespace {
+
+using herald::test::eventually;
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -41,16 +44,6 @@ using testing::WebhookReceiver;
 
 constexpr std::int64_t player = 42;
 constexpr std::int64_t organization = 7;
-
-/// Polls `condition` until it holds or `timeout` passes (the worker runs on its own threads).
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
-}
 
 class NotifyEndToEnd : public ::testing::Test {
  protected:

@@ -16,6 +16,7 @@
 #include "herald/event_catalog.hpp"
 #include "herald/event_store.hpp"
 #include "herald/event_type.hpp"
+#include "polling.hpp"
 #include "postgres_database.hpp"
 
 // Read-ahead of the PostgreSQL store's forward reads (StoreOptions::postgres_read_ahead): a
@@ -38,6 +39,9 @@ BOOST_DESCRIBE_STRUCT(RaTickEvent, (BaseEvent), (sequence))
 
 namespace {
 
+using test::env;
+using test::eventually;
+
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -48,22 +52,6 @@ const EventCatalog& catalog() {
     return c;
   }();
   return instance;
-}
-
-std::string env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
-}
-
-/// Polls `condition` until it holds or `timeout` passes: for server-side state (what
-/// pg_stat_activity shows) that offers nothing to block on.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 /// Positions of a page, or the error's message when the read failed.

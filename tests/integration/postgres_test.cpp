@@ -27,6 +27,7 @@
 #include "herald/event_catalog.hpp"
 #include "herald/event_store.hpp"
 #include "herald/event_type.hpp"
+#include "polling.hpp"
 
 // PostgreSQL-specific behaviour of the store and the outbox, against the real server that
 // scripts/with_postgres.sh starts (HERALD_TEST_PG_URL); skipped when it is not set. The
@@ -49,6 +50,9 @@ struct PgTickEvent : BaseEvent {
 BOOST_DESCRIBE_STRUCT(PgTickEvent, (BaseEvent), (sequence))
 
 namespace {
+
+using test::env;
+using test::eventually;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -73,22 +77,6 @@ EventPtr tick(std::int64_t sequence) {
   PgTickEvent event;
   event.sequence = sequence;
   return EventPtr::make(std::move(event));
-}
-
-std::string env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
-}
-
-/// Polls `condition` until it holds or `timeout` passes; for server-side state (a lock wait) that
-/// offers nothing to block on.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
 }
 
 /// Every test gets a fresh schema in the test database, chosen through the URL's search_path,
