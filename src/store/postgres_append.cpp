@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "store/postgres_binary.hpp"
 #include "store/postgres_store.hpp"
 
 namespace herald::detail {
@@ -184,44 +185,20 @@ std::optional<std::string_view> view(const std::optional<std::string>& value) {
 /// A one-dimensional array parameter in PostgreSQL's binary form (what array_recv reads): the
 /// number of dimensions, whether an element is NULL, the element type, the length and lower
 /// bound, then each element as its length (-1 for NULL) and its bytes.
-class BinaryArray {
+class BinaryArray : public BinaryValues {
  public:
   BinaryArray(Oid element, std::size_t count) {
     data_.reserve(20 + count * 12);
     put32(1);  // dimensions
-    put32(0);  // has NULLs: set by null()
+    put32(0);  // has NULLs: set by data()
     put32(element);
     put32(static_cast<std::uint32_t>(count));
     put32(1);  // lower bound
   }
-  void null() {
-    put32(0xFFFF'FFFFu);
-    data_[7] = 1;
+  const std::string& data() {
+    data_[7] = has_null_ ? 1 : 0;
+    return data_;
   }
-  void bytes(std::string_view value) {
-    put32(static_cast<std::uint32_t>(value.size()));
-    data_.append(value);
-  }
-  void int64(std::int64_t value) {
-    put32(8);
-    put32(static_cast<std::uint32_t>(static_cast<std::uint64_t>(value) >> 32));
-    put32(static_cast<std::uint32_t>(static_cast<std::uint64_t>(value)));
-  }
-  void int64(const std::optional<std::int64_t>& value) { value ? int64(*value) : null(); }
-  void uuid(const EventId& id) {
-    bytes(std::string_view(reinterpret_cast<const char*>(id.bytes().data()), id.bytes().size()));
-  }
-  void timestamp(Timestamp at) { int64(at.time_since_epoch().count() - postgres_epoch_micros); }
-  const std::string& data() const { return data_; }
-
- private:
-  void put32(std::uint32_t value) {
-    const char bytes[4] = {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
-                           static_cast<char>(value >> 8), static_cast<char>(value)};
-    data_.append(bytes, 4);
-  }
-
-  std::string data_;
 };
 
 /// The eight array parameters of one append statement, from the unique rows `unique`.
@@ -238,14 +215,14 @@ struct BinaryParameters {
   void add(const GroupCommitRequest& row) {
     const EventRef event = row.event;
     arrays[0].uuid(event->event_id);
-    arrays[1].bytes(event.event_type());
+    arrays[1].text(event.event_type());
     arrays[2].timestamp(event->timestamp);
     arrays[3].int64(event->user_id);
     arrays[4].int64(event->organization_id);
     if (const EntityEvent* entity = event.entity()) {
-      arrays[5].bytes(event.type().entity_type());
+      arrays[5].text(event.type().entity_type());
       if (entity->entity_id) {
-        arrays[6].bytes(to_string(*entity->entity_id));
+        arrays[6].text(to_string(*entity->entity_id));
       } else {
         arrays[6].null();
       }
@@ -253,7 +230,7 @@ struct BinaryParameters {
       arrays[5].null();
       arrays[6].null();
     }
-    arrays[7].bytes(row.body);
+    arrays[7].text(row.body);
   }
 };
 

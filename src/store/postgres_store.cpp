@@ -30,6 +30,7 @@
 #include "store/audit_batch.hpp"
 #include "store/group_commit.hpp"
 #include "store/postgres_append.hpp"
+#include "store/postgres_binary.hpp"
 
 namespace herald::detail {
 
@@ -671,7 +672,7 @@ class ReadAhead {
 
 /// Rows for `COPY … FROM STDIN (FORMAT binary)`, built in memory: the file header, then per row
 /// its field count and each field as a length and the type's binary form.
-class BinaryCopyWriter {
+class BinaryCopyWriter : public BinaryValues {
  public:
   BinaryCopyWriter() {
     data_.append("PGCOPY\n\377\r\n\0", 11);
@@ -679,47 +680,12 @@ class BinaryCopyWriter {
     put32(0);  // no header extension
   }
   void row(std::int16_t fields) { put16(static_cast<std::uint16_t>(fields)); }
-  void null() { put32(0xFFFF'FFFFu); }
-  void int64(std::int64_t value) {
-    put32(8);
-    put32(static_cast<std::uint32_t>(static_cast<std::uint64_t>(value) >> 32));
-    put32(static_cast<std::uint32_t>(static_cast<std::uint64_t>(value)));
-  }
-  void int64(const std::optional<std::int64_t>& value) { value ? int64(*value) : null(); }
-  /// text, varchar or json: the bytes as they are.
-  void text(std::string_view value) {
-    put32(static_cast<std::uint32_t>(value.size()));
-    data_.append(value);
-  }
-  void optional_text(const std::optional<std::string>& value) { value ? text(*value) : null(); }
-  void uuid(const EventId& id) {
-    put32(16);
-    data_.append(reinterpret_cast<const char*>(id.bytes().data()), id.bytes().size());
-  }
-  void timestamp(Timestamp at);
   /// The data with the trailer.
   std::string finish() {
     put16(0xFFFF);
     return std::move(data_);
   }
-
- private:
-  void put16(std::uint16_t value) {
-    data_.push_back(static_cast<char>(value >> 8));
-    data_.push_back(static_cast<char>(value & 0xFF));
-  }
-  void put32(std::uint32_t value) {
-    put16(static_cast<std::uint16_t>(value >> 16));
-    put16(static_cast<std::uint16_t>(value & 0xFFFF));
-  }
-
-  std::string data_;
 };
-
-void BinaryCopyWriter::timestamp(Timestamp at) {
-  int64(std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count() -
-        postgres_epoch_micros);
-}
 
 /// The libpq connection under a libpqxx transaction (libpqxx 6 hands it only to large objects).
 struct TransactionConnection : pqxx::largeobject {
